@@ -1,0 +1,97 @@
+"""The five API resources as Dagster assets through dagster-dlt.
+
+Three multi-assets, because they differ in partitioning and because the blocking check on
+`successful_jobs` must run before `job_results` loads:
+- `workspace`, `workflows` (unpartitioned; materializing `workflows` registers partitions),
+- `jobs`, `successful_jobs` (per workflow; one jobs request feeds both tables),
+- `job_results` (per workflow; results of the successful jobs the warehouse holds).
+"""
+
+
+from collections.abc import Iterator
+from typing import Any
+
+from dagster import AssetExecutionContext, MaterializeResult
+from dagster_dlt import DagsterDltResource, dlt_assets
+
+from analytics_assets import constants as c
+from analytics_assets.client import AnalyticsApiClient
+from analytics_assets.partitions import workflow_uids
+from analytics_assets.resources import AnalyticsApiResource
+from analytics_assets.runs import run_dlt, successful_job_uids
+from analytics_assets.source import analytics_source
+from analytics_assets.translator import AnalyticsDltTranslator
+from analytics_assets.warehouse import make_pipeline
+
+translator = AnalyticsDltTranslator()
+
+
+@dlt_assets(
+    dlt_source=analytics_source().with_resources(c.WORKSPACE, c.WORKFLOWS),
+    dlt_pipeline=make_pipeline(None),
+    name="analytics_workspace_assets",
+    dagster_dlt_translator=translator,
+    pool=c.WAREHOUSE_POOL,
+)
+def workspace_assets(
+    context: AssetExecutionContext, dlt: DagsterDltResource, analytics_api: AnalyticsApiResource
+) -> Iterator[MaterializeResult]:
+    """Load the workspace and the workflow list; register one partition per workflow uid."""
+    settings = analytics_api.settings()
+    client = AnalyticsApiClient(settings, context.log)
+    source = analytics_source(settings, client=client).with_resources(c.WORKSPACE, c.WORKFLOWS)
+    seen: list[str] = []
+    if c.WORKFLOWS in source.selected_resources:
+        source.resources[c.WORKFLOWS].add_map(lambda row: seen.append(row["uid"]) or row)
+    yield from run_dlt(context, dlt, source, make_pipeline(settings), settings, translator, client)
+    known = set(context.instance.get_dynamic_partitions(c.PARTITIONS_NAME))
+    new = [uid for uid in dict.fromkeys(seen) if uid not in known]
+    if new:
+        context.instance.add_dynamic_partitions(c.PARTITIONS_NAME, new)
+        context.log.info(f"registered {len(new)} new workflow partition(s)")
+
+
+@dlt_assets(
+    dlt_source=analytics_source().with_resources(c.JOBS, c.SUCCESSFUL_JOBS),
+    dlt_pipeline=make_pipeline(None),
+    name="analytics_workflow_jobs_assets",
+    dagster_dlt_translator=translator,
+    partitions_def=workflow_uids,
+    pool=c.WAREHOUSE_POOL,
+)
+def workflow_jobs_assets(
+    context: AssetExecutionContext, dlt: DagsterDltResource, analytics_api: AnalyticsApiResource
+) -> Iterator[Any]:
+    """Load one workflow's jobs, and the successful ones, from a single jobs request."""
+    settings = analytics_api.settings()
+    uid = context.partition_key
+    client = AnalyticsApiClient(settings, context.log)
+    source = analytics_source(settings, workflow_uid=uid, client=client).with_resources(
+        c.JOBS, c.SUCCESSFUL_JOBS
+    )
+    pipeline = make_pipeline(settings, uid)
+    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client)
+
+
+@dlt_assets(
+    dlt_source=analytics_source(result_job_uids=[]).with_resources(c.JOB_RESULTS),
+    dlt_pipeline=make_pipeline(None),
+    name="analytics_job_results_assets",
+    dagster_dlt_translator=translator,
+    partitions_def=workflow_uids,
+    pool=c.WAREHOUSE_POOL,
+)
+def job_results_assets(
+    context: AssetExecutionContext, dlt: DagsterDltResource, analytics_api: AnalyticsApiResource
+) -> Iterator[Any]:
+    """Load every result row of the workflow's successful jobs (as checked in the warehouse)."""
+    settings = analytics_api.settings()
+    uid = context.partition_key
+    pipeline = make_pipeline(settings, uid)
+    job_uids = successful_job_uids(pipeline, settings, uid)
+    context.log.info(f"workflow {uid}: fetching results of {len(job_uids)} successful job(s)")
+    client = AnalyticsApiClient(settings, context.log)
+    source = analytics_source(
+        settings, workflow_uid=uid, result_job_uids=job_uids, client=client
+    ).with_resources(c.JOB_RESULTS)
+    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client)

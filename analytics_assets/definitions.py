@@ -1,0 +1,18 @@
+"""The code location's single entry point: every asset, check, job, sensor and resource."""
+
+from dagster import Definitions
+from dagster_dlt import DagsterDltResource
+
+from analytics_assets.assets import job_results_assets, workflow_jobs_assets, workspace_assets
+from analytics_assets.checks import successful_jobs_filter
+from analytics_assets.jobs import workflow_partition_job, workspace_job
+from analytics_assets.resources import AnalyticsApiResource
+from analytics_assets.sensors import workflow_refresh_sensor
+
+defs = Definitions(
+    assets=[workspace_assets, workflow_jobs_assets, job_results_assets],
+    asset_checks=[successful_jobs_filter],
+    jobs=[workspace_job, workflow_partition_job],
+    sensors=[workflow_refresh_sensor],
+    resources={"dlt": DagsterDltResource(), "analytics_api": AnalyticsApiResource()},
+)

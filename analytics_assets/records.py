@@ -1,0 +1,142 @@
+"""Turning API bodies into warehouse rows: envelopes, type coercion, result-row identity.
+
+Pure functions (no I/O) so every rule here is tested directly and shared by all resources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from analytics_assets.client import AnalyticsApiError
+
+SUCCESS_STATUS = "finished"
+
+
+def unwrap_list(body: Any, endpoint: str) -> list[dict[str, Any]]:
+    """Accept the real API's bare array and the spec's `{"data": [...]}`; nothing else."""
+    items = body.get("data") if isinstance(body, dict) and "data" in body else body
+    if not isinstance(items, list):
+        raise AnalyticsApiError(
+            f"GET {endpoint} returned neither a JSON array nor an object with a 'data' array "
+            f"(got {type(body).__name__} with keys {_keys(body)})",
+            endpoint=endpoint,
+        )
+    for item in items:
+        if not isinstance(item, dict):
+            raise AnalyticsApiError(
+                f"GET {endpoint} returned a list element that is not an object "
+                f"({type(item).__name__})",
+                endpoint=endpoint,
+            )
+    return items
+
+
+def unwrap_workspace(body: Any, endpoint: str) -> dict[str, Any]:
+    """Accept a bare object, `{"data": {...}}` or a one-element list; it must have a name."""
+    if isinstance(body, dict) and "data" in body and "name" not in body:
+        body = body["data"]
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if not isinstance(body, dict) or not body.get("name"):
+        raise AnalyticsApiError(
+            f"GET {endpoint} did not return a workspace object with a 'name' "
+            f"(got {type(body).__name__} with keys {_keys(body)})",
+            endpoint=endpoint,
+        )
+    return body
+
+
+def _keys(body: Any) -> list[str]:
+    return sorted(body)[:8] if isinstance(body, dict) else []
+
+
+def coerce_count(value: Any, field: str, job_uid: Any) -> int | None:
+    """Integers pass; integral floats and digit strings are coerced; anything else fails.
+
+    A count that arrives as "12" must not slip past the successful-jobs filter, and a value
+    we cannot read as a count must not be silently treated as zero.
+    """
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise AnalyticsApiError(
+        f"job {job_uid!r}: field {field!r} is {value!r} ({type(value).__name__}), "
+        "not a whole number; refusing to guess whether the job succeeded"
+    )
+
+
+def normalize_job(job: dict[str, Any], workflow_uid: str) -> dict[str, Any]:
+    """Attach the workflow uid and make the fields the filter reads well typed."""
+    uid = job.get("uid")
+    if not uid:
+        raise AnalyticsApiError(f"a job of workflow {workflow_uid!r} has no 'uid'")
+    status = job.get("status")
+    if status is not None and not isinstance(status, str):
+        raise AnalyticsApiError(
+            f"job {uid!r}: field 'status' is {status!r} ({type(status).__name__}), not a string"
+        )
+    row = dict(job)
+    row["workflow_uid"] = workflow_uid
+    row["total_row_count"] = coerce_count(job.get("total_row_count"), "total_row_count", uid)
+    if "row_count" in job:
+        row["row_count"] = coerce_count(job.get("row_count"), "row_count", uid)
+    return row
+
+
+def is_successful(job: dict[str, Any]) -> bool:
+    """The spec's filter, null-safe: `total_row_count > 0 and status == 'finished'`."""
+    count = job.get("total_row_count")
+    return job.get("status") == SUCCESS_STATUS and count is not None and count > 0
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class ResultRowIdentity:
+    """Derives stable `job_result_id`s for one job's raw rows.
+
+    The id hashes the job uid, the row's canonical JSON and how many identical rows came
+    before it in this job, so identical rows stay distinct rows and a re-run yields the
+    same ids even if the API reorders distinct rows.
+    """
+
+    def __init__(self, job_uid: str) -> None:
+        self.job_uid = job_uid
+        self._seen: Counter[str] = Counter()
+
+    def next_id(self, row: dict[str, Any]) -> str:
+        canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str)
+        occurrence = self._seen[canonical]
+        self._seen[canonical] += 1
+        digest = hashlib.md5(
+            f"{self.job_uid}\x1f{canonical}\x1f{occurrence}".encode(), usedforsecurity=False
+        )
+        return digest.hexdigest()
+
+
+def result_record(
+    item: dict[str, Any],
+    *,
+    identity: ResultRowIdentity,
+    workflow_uid: str,
+    extracted_at: str,
+) -> dict[str, Any]:
+    """One warehouse row from one element of a results page (raw row or spec-shaped)."""
+    spec_shaped = isinstance(item.get("results"), dict) and item.get("job_result_id")
+    raw = item["results"] if spec_shaped else item
+    result_id = item.get("job_result_id") or identity.next_id(raw)
+    return {
+        "job_result_id": str(result_id),
+        "job_uid": identity.job_uid,
+        "workflow_uid": workflow_uid,
+        "extracted_at": item.get("extracted_at") or extracted_at,
+        "results": raw,
+    }

@@ -1,0 +1,66 @@
+"""The one configurable resource that holds the API and warehouse settings."""
+
+
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from analytics_assets import constants as c
+from analytics_assets.client import AnalyticsApiClient
+from analytics_assets.settings import ApiSettings, resolve_settings
+
+
+class AnalyticsApiResource(ConfigurableResource):
+    """Settings for the analytics API and the warehouse, used by assets, the check and the sensor.
+
+    Every field left unset is read at run time from its environment variable (never at import
+    time); the key falls back to `api_key` in `.dlt/secrets.toml`, the spec's own convention.
+    Pass `EnvVar(...)` to any field to bind it explicitly.
+    """
+
+    base_url: str | None = Field(default=None, description=f"API root; env {c.ENV_BASE_URL}")
+    api_key: str | None = Field(default=None, description=f"secret; env {c.ENV_API_KEY}")
+    project_id: str | None = Field(
+        default=None, description=f"sent as x-project-id; env {c.ENV_PROJECT_ID}"
+    )
+    duckdb_path: str | None = Field(
+        default=None, description=f"warehouse file; env {c.ENV_DUCKDB_PATH}"
+    )
+    pipelines_dir: str | None = Field(
+        default=None, description=f"dlt working folders; env {c.ENV_PIPELINES_DIR}"
+    )
+    max_retries: int | None = Field(
+        default=None, description=f"default {c.DEFAULT_MAX_RETRIES}; env {c.ENV_MAX_RETRIES}"
+    )
+    backoff_factor: float | None = Field(
+        default=None,
+        description=f"waits factor*2**n s; default {c.DEFAULT_BACKOFF_FACTOR}; "
+        f"env {c.ENV_BACKOFF_FACTOR}",
+    )
+    max_retry_delay: float | None = Field(
+        default=None,
+        description=f"caps each wait; default {c.DEFAULT_MAX_RETRY_DELAY}; "
+        f"env {c.ENV_MAX_RETRY_DELAY}",
+    )
+    request_timeout: float | None = Field(
+        default=None,
+        description=f"seconds; default {c.DEFAULT_REQUEST_TIMEOUT}; env {c.ENV_REQUEST_TIMEOUT}",
+    )
+
+    def settings(self) -> ApiSettings:
+        """Resolve and validate; raises AnalyticsConfigError naming the variable to fix."""
+        return resolve_settings(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            project_id=self.project_id,
+            duckdb_path=self.duckdb_path,
+            pipelines_dir=self.pipelines_dir,
+            max_retries=self.max_retries,
+            backoff_factor=self.backoff_factor,
+            max_retry_delay=self.max_retry_delay,
+            request_timeout=self.request_timeout,
+        )
+
+    def client(self, log: Any = None) -> AnalyticsApiClient:
+        return AnalyticsApiClient(self.settings(), log)

@@ -1,0 +1,152 @@
+"""Resolved API and warehouse settings, shared by the dlt source, the assets and the sensor.
+
+Plain Python (no Dagster) so the dlt source stays runnable on its own. Values are resolved at
+run time, never at import time: explicit value, then environment variable, then (for the key
+only) dlt's `api_key` secret, the spec's own way of passing it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from analytics_assets import constants as c
+
+
+class AnalyticsConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable to fix."""
+
+
+def project_root() -> Path:
+    """The checkout that holds this package (where the default warehouse file lives)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def default_duckdb_path() -> Path:
+    # Named differently from the dataset: DuckDB names the catalog after the file, and a
+    # catalog `analytics` holding a schema `analytics` makes dlt's merge SQL ambiguous.
+    return project_root() / "data" / "analytics_warehouse.duckdb"
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything a client of the API and a writer of the warehouse needs."""
+
+    base_url: str
+    api_key: str = field(repr=False)  # never shown in reprs, logs or error texts
+    project_id: str | None = None
+    duckdb_path: Path = field(default_factory=default_duckdb_path)
+    pipelines_dir: Path | None = None
+    max_retries: int = c.DEFAULT_MAX_RETRIES
+    backoff_factor: float = c.DEFAULT_BACKOFF_FACTOR
+    max_retry_delay: float = c.DEFAULT_MAX_RETRY_DELAY
+    request_timeout: float = c.DEFAULT_REQUEST_TIMEOUT
+
+    def __post_init__(self) -> None:
+        validate_base_url(self.base_url)
+        if not self.api_key or not self.api_key.strip():
+            raise AnalyticsConfigError(
+                f"{c.ENV_API_KEY} is empty: set it to your API key "
+                "(or put api_key in .dlt/secrets.toml)"
+            )
+        if self.max_retries < 0:
+            raise AnalyticsConfigError(f"{c.ENV_MAX_RETRIES} must be >= 0")
+        if self.request_timeout <= 0:
+            raise AnalyticsConfigError(f"{c.ENV_REQUEST_TIMEOUT} must be > 0")
+
+    @property
+    def dlt_pipelines_dir(self) -> Path:
+        """dlt working folders live beside the warehouse, not in the user's ~/.dlt."""
+        return self.pipelines_dir or self.duckdb_path.parent / "dlt_pipelines"
+
+
+def validate_base_url(base_url: str) -> str:
+    if not base_url or not base_url.strip():
+        raise AnalyticsConfigError(
+            f"{c.ENV_BASE_URL} is not set: set it to the API root without /v3, "
+            "e.g. https://api.captaindata.co"
+        )
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise AnalyticsConfigError(
+            f"{c.ENV_BASE_URL}={base_url!r} is not an http(s) URL: "
+            "use e.g. https://api.captaindata.co"
+        )
+    if parts.path.rstrip("/").endswith("/v3"):
+        raise AnalyticsConfigError(
+            f"{c.ENV_BASE_URL}={base_url!r} ends in /v3: give the API root without /v3"
+        )
+    return base_url
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _dlt_secret_api_key() -> str | None:
+    """The spec reads `dlt.secrets["api_key"]`; honour it when the env var is unset."""
+    import dlt  # local import: dlt's config providers read files, not wanted at import time
+
+    try:
+        value = dlt.secrets.get("api_key")
+    except Exception:  # a malformed secrets.toml must not hide the clearer error below
+        return None
+    return str(value) if value else None
+
+
+def _number(explicit: float | None, env_name: str, default: float, kind: type) -> float:
+    if explicit is not None:
+        return kind(explicit)
+    raw = _env(env_name)
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise AnalyticsConfigError(f"{env_name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def resolve_settings(
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    project_id: str | None = None,
+    duckdb_path: str | None = None,
+    pipelines_dir: str | None = None,
+    max_retries: int | None = None,
+    backoff_factor: float | None = None,
+    max_retry_delay: float | None = None,
+    request_timeout: float | None = None,
+) -> ApiSettings:
+    """Resolve settings from explicit values, then the environment, then dlt secrets."""
+    url = base_url or _env(c.ENV_BASE_URL)
+    if url is None:
+        validate_base_url("")
+    key = api_key or _env(c.ENV_API_KEY) or _dlt_secret_api_key()
+    if key is None:
+        raise AnalyticsConfigError(
+            f"{c.ENV_API_KEY} is not set: set it to your API key "
+            "(or put api_key in .dlt/secrets.toml)"
+        )
+    db = duckdb_path or _env(c.ENV_DUCKDB_PATH)
+    pipes = pipelines_dir or _env(c.ENV_PIPELINES_DIR)
+    return ApiSettings(
+        base_url=str(url).rstrip("/"),
+        api_key=key,
+        project_id=project_id or _env(c.ENV_PROJECT_ID),
+        duckdb_path=Path(db).expanduser().resolve() if db else default_duckdb_path(),
+        pipelines_dir=Path(pipes).expanduser().resolve() if pipes else None,
+        max_retries=int(_number(max_retries, c.ENV_MAX_RETRIES, c.DEFAULT_MAX_RETRIES, int)),
+        backoff_factor=_number(
+            backoff_factor, c.ENV_BACKOFF_FACTOR, c.DEFAULT_BACKOFF_FACTOR, float
+        ),
+        max_retry_delay=_number(
+            max_retry_delay, c.ENV_MAX_RETRY_DELAY, c.DEFAULT_MAX_RETRY_DELAY, float
+        ),
+        request_timeout=_number(
+            request_timeout, c.ENV_REQUEST_TIMEOUT, c.DEFAULT_REQUEST_TIMEOUT, float
+        ),
+    )

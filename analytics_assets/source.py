@@ -1,0 +1,193 @@
+"""The dlt source for the analytics API: plain dlt, runnable without Dagster.
+
+    pipeline = dlt.pipeline("analytics", destination="duckdb", dataset_name="analytics")
+    pipeline.run(analytics_source(resolve_settings()))
+
+Without `workflow_uid` the job resources walk every workflow; with it they load one
+workflow (one Dagster partition). `jobs` and `successful_jobs` share one request per
+workflow: `successful_jobs` is a dlt transformer fed by `jobs`, and `job_results` is fed by
+`successful_jobs`, or by `result_job_uids` when the caller already knows which jobs succeeded
+(the Dagster asset reads them from the checked warehouse table).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import dlt
+from dlt.extract.resource import DltResource
+
+from analytics_assets import constants as c
+from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
+from analytics_assets.paging import iter_result_pages
+from analytics_assets.records import (
+    ResultRowIdentity,
+    is_successful,
+    normalize_job,
+    result_record,
+    unwrap_list,
+    unwrap_workspace,
+    utc_now_iso,
+)
+from analytics_assets.settings import ApiSettings
+
+logger = logging.getLogger(__name__)
+
+# Declared so the filter's columns exist with the right types even when every value is null.
+JOB_COLUMNS: dict[str, Any] = {
+    "uid": {"data_type": "text", "nullable": False},
+    "workflow_uid": {"data_type": "text", "nullable": False},
+    "status": {"data_type": "text"},
+    "total_row_count": {"data_type": "bigint"},
+    "row_count": {"data_type": "bigint"},
+}
+RESULT_COLUMNS: dict[str, Any] = {
+    "job_result_id": {"data_type": "text", "nullable": False},
+    "job_uid": {"data_type": "text", "nullable": False},
+    "workflow_uid": {"data_type": "text", "nullable": False},
+    "extracted_at": {"data_type": "timestamp"},
+}
+
+
+class LazyClient:
+    """Opens the HTTP client on first use, so building the source costs nothing."""
+
+    def __init__(
+        self, settings: ApiSettings | None, log: Any, client: AnalyticsApiClient | None = None
+    ) -> None:
+        self._settings = settings
+        self._log = log or logger
+        self._client = client
+
+    @property
+    def client(self) -> AnalyticsApiClient:
+        if self._client is None:
+            if self._settings is None:
+                raise AnalyticsApiError("analytics_source was built without settings")
+            self._client = AnalyticsApiClient(self._settings, self._log)
+        return self._client
+
+    @property
+    def log(self) -> Any:
+        return self._log
+
+
+def jobs_path(workflow_uid: str) -> str:
+    return f"/v3/workflows/{quote(str(workflow_uid), safe='')}/jobs"
+
+
+def fetch_workflows(api: AnalyticsApiClient) -> list[dict[str, Any]]:
+    rows = unwrap_list(api.get_json("/v3/workflows"), "/v3/workflows")
+    for row in rows:
+        if not row.get("uid"):
+            raise AnalyticsApiError("GET /v3/workflows returned a workflow without 'uid'")
+    return rows
+
+
+def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dict[str, Any]]:
+    """One workflow's jobs; a workflow deleted upstream (404) yields none, with a warning."""
+    path = jobs_path(workflow_uid)
+    try:
+        body = api.get_json(path)
+    except AnalyticsApiError as exc:
+        if exc.status != 404:
+            raise
+        log.warning(f"workflow {workflow_uid!r} is gone upstream (404 on {path}); loading nothing")
+        return []
+    return [normalize_job(job, workflow_uid) for job in unwrap_list(body, path)]
+
+
+def iter_job_results(
+    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]]
+) -> Iterator[list[dict[str, Any]]]:
+    """Every result row of the given jobs, one list per API page."""
+    for job in jobs:
+        identity = ResultRowIdentity(str(job["uid"]))
+        extracted_at = utc_now_iso()
+        for page in iter_result_pages(api, identity.job_uid):
+            yield [
+                result_record(
+                    item,
+                    identity=identity,
+                    workflow_uid=str(job["workflow_uid"]),
+                    extracted_at=extracted_at,
+                )
+                for item in page
+            ]
+
+
+@dlt.source(name=c.SOURCE_NAME, max_table_nesting=2)
+def analytics_source(
+    settings: ApiSettings | None = None,
+    workflow_uid: str | None = None,
+    result_job_uids: Sequence[str] | None = None,
+    log: Any = None,
+    client: AnalyticsApiClient | None = None,
+) -> Sequence[DltResource]:
+    """The five API resources as dlt resources, merged on their own primary keys.
+
+    Pass `client` to share one HTTP client (and its request counters) with the caller.
+    """
+    lazy = LazyClient(settings, log, client)
+
+    @dlt.resource(name=c.WORKSPACE, primary_key="name", write_disposition="merge")
+    def workspace() -> Iterator[dict[str, Any]]:
+        """The API workspace: plan, quota and billing period (one row)."""
+        yield unwrap_workspace(lazy.client.get_json("/v3/workspace"), "/v3/workspace")
+
+    @dlt.resource(name=c.WORKFLOWS, primary_key="uid", write_disposition="merge")
+    def workflows() -> Iterator[list[dict[str, Any]]]:
+        """Every workflow of the workspace; each workflow uid is one partition of the jobs."""
+        yield fetch_workflows(lazy.client)
+
+    @dlt.resource(
+        name=c.JOBS, primary_key="uid", write_disposition="merge", columns=JOB_COLUMNS
+    )
+    def jobs() -> Iterator[list[dict[str, Any]]]:
+        """Every job the API lists for the workflow (about the last two months), any status."""
+        if workflow_uid is not None:
+            uids = [workflow_uid]
+        else:
+            uids = [w["uid"] for w in fetch_workflows(lazy.client)]
+        for uid in uids:
+            rows = fetch_jobs(lazy.client, uid, lazy.log)
+            if rows:
+                yield rows
+
+    @dlt.transformer(
+        name=c.SUCCESSFUL_JOBS, primary_key="uid", write_disposition="merge", columns=JOB_COLUMNS
+    )
+    def successful_jobs(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Jobs with `total_row_count > 0 and status == 'finished'` (null counts excluded)."""
+        kept = [row for row in rows if is_successful(row)]
+        if kept:
+            yield kept
+
+    @dlt.transformer(
+        name=c.JOB_RESULTS,
+        primary_key="job_result_id",
+        write_disposition="merge",
+        columns=RESULT_COLUMNS,
+    )
+    def job_results_of(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
+        yield from iter_job_results(lazy.client, rows)
+
+    @dlt.resource(
+        name=c.JOB_RESULTS,
+        primary_key="job_result_id",
+        write_disposition="merge",
+        columns=RESULT_COLUMNS,
+    )
+    def job_results_known() -> Iterator[list[dict[str, Any]]]:
+        """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
+        known = [{"uid": u, "workflow_uid": workflow_uid} for u in result_job_uids or ()]
+        yield from iter_job_results(lazy.client, known)
+
+    jobs_resource = jobs()
+    successful = jobs_resource | successful_jobs
+    results = job_results_known() if result_job_uids is not None else successful | job_results_of
+    return workspace(), workflows(), jobs_resource, successful, results

@@ -1,0 +1,94 @@
+"""The dlt pipelines that write the warehouse, and the lock that serializes DuckDB writers.
+
+Each workflow partition gets its own dlt pipeline (own working folder and state), so
+concurrent partition runs never share dlt state. DuckDB takes one writer per file across
+processes, so every run that opens the file holds a file lock beside it; the Dagster pool
+`analytics_warehouse` (limit 1 in the shipped dagster.yaml) queues runs before they get here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.pipeline.pipeline import Pipeline
+from filelock import FileLock
+
+from analytics_assets import constants as c
+from analytics_assets.settings import ApiSettings
+
+LOCK_TIMEOUT_SECONDS = 3600
+
+
+def pipeline_name(workflow_uid: str | None = None) -> str:
+    """`analytics` for the workspace assets, `analytics_wf_<uid>_<hash>` per partition.
+
+    The hash keeps names unique and file-system safe whatever characters a uid holds.
+    """
+    if workflow_uid is None:
+        return c.SOURCE_NAME
+    safe = re.sub(r"[^A-Za-z0-9]+", "_", workflow_uid).strip("_")[:40]
+    digest = hashlib.sha1(workflow_uid.encode()).hexdigest()[:8]
+    return f"{c.SOURCE_NAME}_wf_{safe}_{digest}"
+
+
+def make_pipeline(
+    settings: ApiSettings | None, workflow_uid: str | None = None, *, name: str | None = None
+) -> Pipeline:
+    """A dlt pipeline writing dataset `analytics` of the configured DuckDB file.
+
+    `name` overrides the pipeline name, e.g. for read-only use that must not touch the
+    working folder of a pipeline another run may be writing.
+    """
+    name = name or pipeline_name(workflow_uid)
+    if settings is None:  # definition time: only names matter, nothing is opened
+        return dlt.pipeline(
+            pipeline_name=name,
+            destination="duckdb",
+            dataset_name=c.DATASET_NAME,
+        )
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(settings.duckdb_path)),
+        dataset_name=c.DATASET_NAME,
+        pipelines_dir=str(settings.dlt_pipelines_dir),
+        progress="log",
+    )
+
+
+@contextlib.contextmanager
+def writer_lock(settings: ApiSettings) -> Iterator[None]:
+    """Hold the warehouse's single-writer lock (any process, any run)."""
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.duckdb_path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS):
+        yield
+
+
+def query(pipeline: Pipeline, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run SQL through dlt's client (works on any SQL destination); [] if tables are missing."""
+    with pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return []
+        with client.execute_query(sql, *params) as cursor:
+            return [tuple(row) for row in cursor.fetchall()]
+
+
+def table_exists(pipeline: Pipeline, table: str) -> bool:
+    """Whether the dataset holds `table` (dlt creates a table only once rows arrive)."""
+    with pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return False
+        try:
+            with client.execute_query(
+                f"SELECT 1 FROM {client.make_qualified_table_name(table)} LIMIT 1"
+            ) as cursor:
+                cursor.fetchall()
+        except DatabaseUndefinedRelation:
+            return False
+    return True
