@@ -1,0 +1,36 @@
+# Everything a fresh machine with python3 and make needs: `make demo`, `make test`.
+SHELL := /bin/bash
+TOOLS := .uv
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+
+.PHONY: install demo test dev lint bench clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python python3
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install  ## Full load of every asset and partition from the bundled simulator into DuckDB.
+	$(PY) -m analytics_assets.demo
+
+test: install  ## The whole test suite (simulator over loopback, real DuckDB, real Dagster).
+	$(PY) -m pytest
+
+dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an API is configured.
+	$(PY) -m analytics_assets.demo --serve
+
+lint: install
+	$(UV) run --frozen ruff check analytics_assets analytics_assets_tests
+	$(UV) run --frozen ruff format --check analytics_assets analytics_assets_tests
+
+clean:
+	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs
