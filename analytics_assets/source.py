@@ -43,6 +43,10 @@ JOB_COLUMNS: dict[str, Any] = {
     "status": {"data_type": "text"},
     "total_row_count": {"data_type": "bigint"},
     "row_count": {"data_type": "bigint"},
+    # Often null in a whole page; typed so the column exists from the first load.
+    "error_message": {"data_type": "text"},
+    "main_job_uid": {"data_type": "text"},
+    "main_job_name": {"data_type": "text"},
 }
 RESULT_COLUMNS: dict[str, Any] = {
     "job_result_id": {"data_type": "text", "nullable": False},

@@ -58,7 +58,6 @@ def make_pipeline(
         destination=dlt.destinations.duckdb(str(settings.duckdb_path)),
         dataset_name=c.DATASET_NAME,
         pipelines_dir=str(settings.dlt_pipelines_dir),
-        progress="log",
     )
 
 

@@ -1,0 +1,87 @@
+"""The blocking check on successful_jobs, against rows seeded into a real warehouse.
+
+Seeded rows use uids the API does not list, so the merge of the next run keeps them (as it
+keeps jobs that aged out of the API's two-month window) and the run's check must see them.
+"""
+
+import duckdb
+from dagster import AssetKey
+
+from analytics_assets_tests.conftest import load_everything, run_partition
+
+SEED_COLUMNS = "(uid, workflow_uid, status, total_row_count, _dlt_load_id, _dlt_id)"
+
+
+def _partition_with_successful_jobs(sim_data) -> str:
+    return next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+
+
+def _seed(duckdb_path, table: str, uid: str, workflow_uid: str, status, count) -> None:
+    with duckdb.connect(str(duckdb_path)) as con:
+        con.execute(
+            f"INSERT INTO analytics.{table} {SEED_COLUMNS} VALUES (?, ?, ?, ?, 'seed', ?)",
+            [uid, workflow_uid, status, count, f"seed-{uid}"],
+        )
+
+
+def _run_and_evaluate(defs, instance, uid):
+    result = run_partition(defs, instance, uid, raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    return result, evaluation
+
+
+def test_check_passes_on_a_clean_load_and_reports_zero_offenders(
+    defs, instance, simulator, sim_data
+):
+    load_everything(defs, instance)
+    result, evaluation = _run_and_evaluate(defs, instance, _partition_with_successful_jobs(sim_data))
+    assert result.success and evaluation.passed
+    assert evaluation.metadata["violating_count"].value == 0
+    assert evaluation.metadata["missing_count"].value == 0
+
+
+def test_check_fails_naming_rows_that_violate_the_filter(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    load_everything(defs, instance)
+    uid = _partition_with_successful_jobs(sim_data)
+    _seed(duckdb_path, "successful_jobs", "bad-warning", uid, "warning", 3)
+    _seed(duckdb_path, "successful_jobs", "bad-null-count", uid, "finished", None)
+    _, evaluation = _run_and_evaluate(defs, instance, uid)
+    assert not evaluation.passed
+    assert evaluation.metadata["violating_uids"].value == ["bad-null-count", "bad-warning"]
+    assert evaluation.metadata["missing_uids"].value == []
+
+
+def test_check_fails_when_a_successful_job_is_missing(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    load_everything(defs, instance)
+    uid = _partition_with_successful_jobs(sim_data)
+    _seed(duckdb_path, "jobs", "old-finished-job", uid, "finished", 7)
+    _, evaluation = _run_and_evaluate(defs, instance, uid)
+    assert not evaluation.passed
+    assert evaluation.metadata["missing_uids"].value == ["old-finished-job"]
+    assert evaluation.metadata["violating_uids"].value == []
+
+
+def test_check_is_scoped_to_the_run_partition(defs, instance, simulator, sim_data, duckdb_path):
+    load_everything(defs, instance)
+    bad, good = [w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"])][:2]
+    _seed(duckdb_path, "successful_jobs", "bad-elsewhere", bad, "stopped", 1)
+    result, evaluation = _run_and_evaluate(defs, instance, good)
+    assert result.success and evaluation.passed
+
+
+def test_a_failing_check_blocks_job_results_in_the_same_run(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    load_everything(defs, instance)
+    uid = _partition_with_successful_jobs(sim_data)
+    _seed(duckdb_path, "successful_jobs", "bad-running", uid, "running", None)
+    simulator.reset_requests()
+    result, evaluation = _run_and_evaluate(defs, instance, uid)
+    assert not result.success and not evaluation.passed
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {AssetKey("jobs"), AssetKey("successful_jobs")}
+    assert simulator.request_count("/v3/jobs/") == 0

@@ -1,0 +1,126 @@
+"""End to end: the simulator over HTTP -> dagster-dlt -> a real DuckDB file."""
+
+from analytics_assets.records import is_successful
+from analytics_assets_tests.conftest import (
+    count,
+    fetch,
+    load_everything,
+    run_partition,
+    run_workspace,
+)
+
+
+def _expected(sim_data):
+    jobs = sim_data.all_jobs()
+    successful = [j for j in jobs if is_successful(j)]
+    results = sum(len(sim_data.results[j["uid"]]) for j in successful)
+    return jobs, successful, results
+
+
+def test_full_load_lands_exact_rows_in_every_table(defs, instance, simulator, sim_data, duckdb_path):
+    uids = load_everything(defs, instance)
+    jobs, successful, results = _expected(sim_data)
+    assert sorted(uids) == sorted(w["uid"] for w in sim_data.workflows)
+    assert count(duckdb_path, "workspace") == 1
+    assert count(duckdb_path, "workflows") == len(sim_data.workflows)
+    assert count(duckdb_path, "jobs") == len(jobs)
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == results
+    assert {r[0] for r in fetch(duckdb_path, "SELECT uid FROM analytics.successful_jobs")} == {
+        j["uid"] for j in successful
+    }
+
+
+def test_successful_jobs_hold_only_finished_jobs_with_rows(defs, instance, simulator, duckdb_path):
+    load_everything(defs, instance)
+    rows = fetch(duckdb_path, "SELECT status, total_row_count FROM analytics.successful_jobs")
+    assert rows and all(status == "finished" and n > 0 for status, n in rows)
+    # The simulator guarantees null counts and non-finished jobs with rows: they stay out.
+    excluded = fetch(
+        duckdb_path,
+        "SELECT count(*) FROM analytics.jobs WHERE total_row_count IS NULL "
+        "OR (status <> 'finished' AND total_row_count > 0)",
+    )[0][0]
+    assert excluded > 0
+
+
+def test_rows_carry_their_workflow_and_job(defs, instance, simulator, sim_data, duckdb_path):
+    load_everything(defs, instance)
+    for job in sim_data.all_jobs():
+        got = fetch(duckdb_path, "SELECT workflow_uid FROM analytics.jobs WHERE uid = ?", job["uid"])
+        assert got == [(job["workflow_uid"],)]
+    per_job = dict(
+        fetch(duckdb_path, "SELECT job_uid, count(*) FROM analytics.job_results GROUP BY 1")
+    )
+    expected = {
+        j["uid"]: len(sim_data.results[j["uid"]]) for j in sim_data.all_jobs() if is_successful(j)
+    }
+    assert per_job == expected
+    columns = {r[0] for r in fetch(duckdb_path, "DESCRIBE analytics.job_results")}
+    assert {"job_result_id", "job_uid", "workflow_uid", "extracted_at"} <= columns
+    assert "results__full_name" in columns
+
+
+def test_identical_result_rows_stay_distinct_rows(defs, instance, simulator, sim_data, duckdb_path):
+    load_everything(defs, instance)
+    dupes = fetch(
+        duckdb_path,
+        "SELECT job_uid, results__linkedin_profile_url, count(*) AS n "
+        "FROM analytics.job_results GROUP BY ALL HAVING count(*) > 1",
+    )
+    assert dupes, "the simulator guarantees a job with two identical rows"
+    ids = fetch(duckdb_path, "SELECT count(DISTINCT job_result_id) FROM analytics.job_results")
+    assert ids[0][0] == count(duckdb_path, "job_results")
+
+
+def test_rematerializing_changes_nothing(defs, instance, simulator, duckdb_path):
+    load_everything(defs, instance)
+    snapshot_sql = (
+        "SELECT job_result_id, job_uid, results__full_name FROM analytics.job_results ORDER BY 1"
+    )
+    before = fetch(duckdb_path, snapshot_sql)
+    jobs_before = fetch(duckdb_path, "SELECT uid, status FROM analytics.jobs ORDER BY 1")
+    load_everything(defs, instance)
+    assert fetch(duckdb_path, snapshot_sql) == before
+    assert fetch(duckdb_path, "SELECT uid, status FROM analytics.jobs ORDER BY 1") == jobs_before
+
+
+def test_workflows_materialization_registers_every_partition(defs, instance, simulator, sim_data):
+    assert instance.get_dynamic_partitions("workflow_uids") == []
+    assert run_workspace(defs, instance).success
+    assert sorted(instance.get_dynamic_partitions("workflow_uids")) == sorted(
+        w["uid"] for w in sim_data.workflows
+    )
+
+
+def test_spec_envelope_loads_the_same_rows(defs, instance, simulator, sim_data, duckdb_path):
+    simulator.envelope = "data"
+    simulator.next_style = "url"
+    load_everything(defs, instance)
+    _, successful, results = _expected(sim_data)
+    assert count(duckdb_path, "workspace") == 1
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == results
+
+
+def test_jobs_requested_once_per_partition_run(defs, instance, simulator, sim_data):
+    assert run_workspace(defs, instance).success
+    uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+    simulator.reset_requests()
+    assert run_partition(defs, instance, uid).success
+    assert simulator.request_count("/v3/workflows/") == 1
+    pages = sum(
+        -(-len(sim_data.results[j["uid"]]) // simulator.page_size)
+        for j in sim_data.successful_jobs(uid)
+    )
+    assert simulator.request_count("/v3/jobs/") == pages
+
+
+def test_workflow_without_jobs_loads_nothing_and_succeeds(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    assert run_workspace(defs, instance).success
+    empty = next(w["uid"] for w in sim_data.workflows if not sim_data.jobs[w["uid"]])
+    result = run_partition(defs, instance, empty)
+    assert result.success
+    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
