@@ -1,6 +1,6 @@
 """The code location's single entry point: every asset, check, job, sensor and resource."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 from dagster_dlt import DagsterDltResource
 
 from analytics_assets.assets import job_results_assets, workflow_jobs_assets, workspace_assets
@@ -15,4 +15,7 @@ defs = Definitions(
     jobs=[workspace_job, workflow_partition_job],
     sensors=[workflow_refresh_sensor],
     resources={"dlt": DagsterDltResource(), "analytics_api": AnalyticsApiResource()},
+    # A partition run is three sequential, I/O-bound steps: a subprocess per step (the
+    # multiprocess default) only adds an import of Dagster and dlt to each of them.
+    executor=in_process_executor,
 )

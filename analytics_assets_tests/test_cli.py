@@ -1,0 +1,97 @@
+"""The README's CLI recipes as subprocesses, and concurrent partition runs on one warehouse."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from analytics_assets.records import is_successful
+from analytics_assets_tests.conftest import API_KEY, count
+
+ROOT = Path(__file__).resolve().parent.parent
+DAGSTER = str(Path(sys.executable).parent / "dagster")
+
+
+@pytest.fixture
+def cli_env(simulator, duckdb_path, tmp_path) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    env.update(
+        DAGSTER_HOME=str(home),
+        ANALYTICS_API_BASE_URL=simulator.base_url,
+        ANALYTICS_API_KEY=API_KEY,
+        ANALYTICS_DUCKDB_PATH=str(duckdb_path),
+        ANALYTICS_API_BACKOFF_FACTOR="0.01",
+    )
+    return env
+
+
+def materialize(env: dict[str, str], select: str, partition: str | None = None):
+    cmd = [DAGSTER, "asset", "materialize", "-m", "analytics_assets.definitions"]
+    cmd += ["--select", select] + (["--partition", partition] if partition else [])
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def finish(proc: subprocess.Popen) -> str:
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output[-3000:]
+    assert API_KEY not in output
+    return output
+
+
+def _check_evaluations(env) -> list[bool]:
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        records = [
+            record
+            for run in instance.get_runs()
+            for record in instance.all_logs(
+                run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+        ]
+        return [r.dagster_event.event_specific_data.passed for r in records]
+
+
+def test_readme_cli_recipe_loads_workspace_then_a_partition(cli_env, sim_data, duckdb_path):
+    finish(materialize(cli_env, "workspace,workflows"))
+    with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        partitions = instance.get_dynamic_partitions("workflow_uids")
+    assert sorted(partitions) == sorted(w["uid"] for w in sim_data.workflows)
+    uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+    finish(materialize(cli_env, "jobs,successful_jobs,job_results", uid))
+    successful = sim_data.successful_jobs(uid)
+    assert count(duckdb_path, "jobs") == len(sim_data.jobs[uid])
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == sum(
+        len(sim_data.results[j["uid"]]) for j in successful
+    )
+    assert _check_evaluations(cli_env) == [True]
+    assert API_KEY.encode() not in duckdb_path.read_bytes()
+
+
+def test_concurrent_partition_runs_all_succeed_without_losing_rows(
+    cli_env, sim_data, duckdb_path
+):
+    finish(materialize(cli_env, "workspace,workflows"))
+    uids = [w["uid"] for w in sim_data.workflows]
+    procs = [materialize(cli_env, "jobs,successful_jobs,job_results", uid) for uid in uids]
+    for proc in procs:
+        finish(proc)
+    jobs = sim_data.all_jobs()
+    successful = [j for j in jobs if is_successful(j)]
+    assert count(duckdb_path, "jobs") == len(jobs)
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == sum(
+        len(sim_data.results[j["uid"]]) for j in successful
+    )
+    assert _check_evaluations(cli_env) == [True] * len(uids)
+    with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        statuses = {run.status for run in instance.get_runs()}
+    assert statuses == {DagsterRunStatus.SUCCESS}
