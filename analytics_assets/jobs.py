@@ -3,7 +3,6 @@
 from dagster import AssetSelection, define_asset_job
 
 from analytics_assets import constants as c
-from analytics_assets.partitions import workflow_uids
 
 workspace_job = define_asset_job(
     "workspace_job",
@@ -14,6 +13,5 @@ workspace_job = define_asset_job(
 workflow_partition_job = define_asset_job(
     "workflow_partition_job",
     selection=AssetSelection.assets(c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS),
-    partitions_def=workflow_uids,
     description="Load one workflow's jobs, successful jobs (checked) and their results.",
 )
