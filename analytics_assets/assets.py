@@ -11,8 +11,9 @@ Three multi-assets, because they differ in partitioning and because the blocking
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, MaterializeResult
+from dagster import AssetExecutionContext, Config, MaterializeResult
 from dagster_dlt import DagsterDltResource, dlt_assets
+from pydantic import Field
 
 from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient
@@ -24,6 +25,15 @@ from analytics_assets.translator import AnalyticsDltTranslator
 from analytics_assets.warehouse import make_pipeline
 
 translator = AnalyticsDltTranslator()
+
+
+class JobResultsConfig(Config):
+    """Run config of `job_results`."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Fetch the results of every successful job again, not only new jobs.",
+    )
 
 
 @dlt_assets(
@@ -82,9 +92,16 @@ def workflow_jobs_assets(
     pool=c.WAREHOUSE_POOL,
 )
 def job_results_assets(
-    context: AssetExecutionContext, dlt: DagsterDltResource, analytics_api: AnalyticsApiResource
+    context: AssetExecutionContext,
+    dlt: DagsterDltResource,
+    analytics_api: AnalyticsApiResource,
+    config: JobResultsConfig,
 ) -> Iterator[Any]:
-    """Load every result row of the workflow's successful jobs (as checked in the warehouse)."""
+    """Load the result rows of the workflow's successful jobs (as checked in the warehouse).
+
+    Results of a finished job never change: jobs already loaded are skipped unless
+    `full_refresh` is set in the run config.
+    """
     settings = analytics_api.settings()
     uid = context.partition_key
     pipeline = make_pipeline(settings, uid)
@@ -92,6 +109,10 @@ def job_results_assets(
     context.log.info(f"workflow {uid}: fetching results of {len(job_uids)} successful job(s)")
     client = AnalyticsApiClient(settings, context.log)
     source = analytics_source(
-        settings, workflow_uid=uid, result_job_uids=job_uids, client=client
+        settings,
+        workflow_uid=uid,
+        result_job_uids=job_uids,
+        client=client,
+        refresh_results=config.full_refresh,
     ).with_resources(c.JOB_RESULTS)
     yield from run_dlt(context, dlt, source, pipeline, settings, translator, client)

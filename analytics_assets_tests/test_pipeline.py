@@ -124,3 +124,23 @@ def test_workflow_without_jobs_loads_nothing_and_succeeds(
     result = run_partition(defs, instance, empty)
     assert result.success
     assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+
+
+def test_workflow_deleted_upstream_keeps_its_rows_and_warns(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    load_everything(defs, instance)
+    uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+    jobs_before = count(duckdb_path, "jobs", "workflow_uid = ?", uid)
+    results_before = count(duckdb_path, "job_results", "workflow_uid = ?", uid)
+    sim_data.remove_workflow(uid)
+    result = run_partition(defs, instance, uid)
+    assert result.success
+    warnings = [
+        e.message
+        for e in instance.all_logs(result.run_id)
+        if e.level >= 30 and e.user_message and "gone upstream" in e.user_message
+    ]
+    assert len(warnings) == 1
+    assert count(duckdb_path, "jobs", "workflow_uid = ?", uid) == jobs_before
+    assert count(duckdb_path, "job_results", "workflow_uid = ?", uid) == results_before
