@@ -7,7 +7,6 @@ Three multi-assets, because they differ in partitioning and because the blocking
 - `job_results` (per workflow; results of the successful jobs the warehouse holds).
 """
 
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -1,16 +1,20 @@
 """The blocking check that enforces the successful-jobs filter on what the warehouse holds."""
 
-
 import warnings
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
-
 from dagster._utils.warnings import PreviewWarning
 
 from analytics_assets import constants as c
 from analytics_assets.partitions import workflow_uids
 from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.warehouse import make_pipeline, query, table_exists, writer_lock
+from analytics_assets.warehouse import (
+    WarehouseReader,
+    in_clause,
+    make_pipeline,
+    reading,
+    writer_lock,
+)
 
 # Null-safe: a null count or status is a violation, never "unknown".
 FILTER_SQL = "(COALESCE(total_row_count, 0) > 0 AND COALESCE(status, '') = 'finished')"
@@ -24,9 +28,9 @@ def _successful_jobs_filter(
     settings = analytics_api.settings()
     partitions = _partition_keys(context)
     pipeline = make_pipeline(settings, name="analytics_check")
-    with writer_lock(settings):
-        violating = _violating(pipeline, partitions)
-        missing = _missing(pipeline, partitions)
+    with writer_lock(settings), reading(pipeline) as warehouse:
+        violating = _violating(warehouse, partitions)
+        missing = _missing(warehouse, partitions)
     return AssetCheckResult(
         passed=not violating and not missing,
         metadata={
@@ -63,35 +67,20 @@ def _partition_keys(context: AssetCheckExecutionContext) -> list[str]:
     return list(op_context.instance.get_dynamic_partitions(c.PARTITIONS_NAME))
 
 
-def _in_clause(partitions: list[str]) -> str:
-    return "workflow_uid IN (" + ", ".join(["%s"] * len(partitions)) + ")"
-
-
-def _violating(pipeline, partitions: list[str]) -> list[str]:  # noqa: ANN001
-    if not partitions or not table_exists(pipeline, c.SUCCESSFUL_JOBS):
+def _violating(warehouse: WarehouseReader, partitions: list[str]) -> list[str]:
+    table = warehouse.table(c.SUCCESSFUL_JOBS)
+    if not partitions or table is None:
         return []
-    with pipeline.sql_client() as sql:
-        table = sql.make_qualified_table_name(c.SUCCESSFUL_JOBS)
-    rows = query(
-        pipeline,
-        f"SELECT uid FROM {table} WHERE {_in_clause(partitions)} AND NOT {FILTER_SQL} "
-        "ORDER BY uid",
-        *partitions,
-    )
-    return [row[0] for row in rows]
+    sql = f"SELECT uid FROM {table} WHERE {in_clause(partitions)} AND NOT {FILTER_SQL} ORDER BY uid"
+    return [row[0] for row in warehouse.rows(sql, *partitions)]
 
 
-def _missing(pipeline, partitions: list[str]) -> list[str]:  # noqa: ANN001
-    if not partitions or not table_exists(pipeline, c.JOBS):
+def _missing(warehouse: WarehouseReader, partitions: list[str]) -> list[str]:
+    jobs = warehouse.table(c.JOBS)
+    if not partitions or jobs is None:
         return []
-    with pipeline.sql_client() as sql:
-        jobs = sql.make_qualified_table_name(c.JOBS)
-        successful = sql.make_qualified_table_name(c.SUCCESSFUL_JOBS)
-    if not table_exists(pipeline, c.SUCCESSFUL_JOBS):
-        sql_text = f"SELECT uid FROM {jobs} WHERE {_in_clause(partitions)} AND {FILTER_SQL}"
-    else:
-        sql_text = (
-            f"SELECT uid FROM {jobs} WHERE {_in_clause(partitions)} AND {FILTER_SQL} "
-            f"AND uid NOT IN (SELECT uid FROM {successful})"
-        )
-    return [row[0] for row in query(pipeline, sql_text + " ORDER BY uid", *partitions)]
+    successful = warehouse.table(c.SUCCESSFUL_JOBS)
+    sql = f"SELECT uid FROM {jobs} WHERE {in_clause(partitions)} AND {FILTER_SQL}"
+    if successful is not None:
+        sql += f" AND uid NOT IN (SELECT uid FROM {successful})"
+    return [row[0] for row in warehouse.rows(sql + " ORDER BY uid", *partitions)]

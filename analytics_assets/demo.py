@@ -24,9 +24,19 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def _start_simulator(workflows: int) -> tuple[subprocess.Popen, str]:
     """The simulator in its own process, so Dagster's run workers can reach it too."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "analytics_assets.simulator", "--port", "0",
-         "--workflows", str(workflows), "--api-key", DEMO_KEY],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "analytics_assets.simulator",
+            "--port",
+            "0",
+            "--workflows",
+            str(workflows),
+            "--api-key",
+            DEMO_KEY,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline().strip() if proc.stdout else ""
     if not line.startswith("SIMULATOR_URL="):

@@ -1,6 +1,5 @@
 """The one configurable resource that holds the API and warehouse settings."""
 
-
 from typing import Any
 
 from dagster import ConfigurableResource

@@ -14,7 +14,7 @@ from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.settings import ApiSettings
 from analytics_assets.translator import AnalyticsDltTranslator
-from analytics_assets.warehouse import query, table_exists, writer_lock
+from analytics_assets.warehouse import reading, writer_lock
 
 
 def load_file_format(pipeline: Pipeline) -> str | None:
@@ -46,8 +46,13 @@ def run_dlt(
             )
         except PipelineStepFailed as exc:
             raise _failure(exc) from None
-        counts = {r.asset_key.path[-1]: _row_count(pipeline, r.asset_key.path[-1], partition)
-                  for r in results if r.asset_key}
+        scope = [partition] if partition else None
+        with reading(pipeline) as warehouse:
+            counts = {
+                r.asset_key.path[-1]: warehouse.count(r.asset_key.path[-1], scope)
+                for r in results
+                if r.asset_key
+            }
     for result in results:
         table = result.asset_key.path[-1] if result.asset_key else ""
         count_key = "dagster/partition_row_count" if partition else "dagster/row_count"
@@ -60,27 +65,14 @@ def run_dlt(
         yield MaterializeResult(asset_key=result.asset_key, metadata=metadata)
 
 
-def _row_count(pipeline: Pipeline, table: str, partition: str | None) -> int:
-    if not table_exists(pipeline, table):
-        return 0
-    with pipeline.sql_client() as sql:
-        name = sql.make_qualified_table_name(table)
-    if partition is None:
-        return query(pipeline, f"SELECT count(*) FROM {name}")[0][0]
-    return query(pipeline, f"SELECT count(*) FROM {name} WHERE workflow_uid = %s", partition)[0][0]
-
-
 def successful_job_uids(pipeline: Pipeline, settings: ApiSettings, workflow_uid: str) -> list[str]:
     """The workflow's successful jobs as the warehouse (and its check) knows them."""
-    with writer_lock(settings):
-        if not table_exists(pipeline, c.SUCCESSFUL_JOBS):
+    with writer_lock(settings), reading(pipeline) as warehouse:
+        table = warehouse.table(c.SUCCESSFUL_JOBS)
+        if table is None:
             return []
-        with pipeline.sql_client() as sql:
-            name = sql.make_qualified_table_name(c.SUCCESSFUL_JOBS)
-        rows = query(
-            pipeline, f"SELECT uid FROM {name} WHERE workflow_uid = %s ORDER BY uid", workflow_uid
-        )
-    return [row[0] for row in rows]
+        sql = f"SELECT uid FROM {table} WHERE workflow_uid = %s ORDER BY uid"
+        return [row[0] for row in warehouse.rows(sql, workflow_uid)]
 
 
 def _failure(exc: PipelineStepFailed) -> Exception:

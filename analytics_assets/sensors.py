@@ -1,6 +1,5 @@
 """Refresh data as the API changes: new workflows, and workflows whose jobs changed."""
 
-
 import hashlib
 import json
 from typing import Any

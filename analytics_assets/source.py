@@ -178,9 +178,7 @@ def analytics_source(
         """Every workflow of the workspace; each workflow uid is one partition of the jobs."""
         yield fetch_workflows(lazy.client)
 
-    @dlt.resource(
-        name=c.JOBS, primary_key="uid", write_disposition="merge", columns=JOB_COLUMNS
-    )
+    @dlt.resource(name=c.JOBS, primary_key="uid", write_disposition="merge", columns=JOB_COLUMNS)
     def jobs() -> Iterator[list[dict[str, Any]]]:
         """Every job the API lists for the workflow (about the last two months), any status."""
         if workflow_uid is not None:

@@ -2,7 +2,7 @@
 
 from analytics_assets import constants as c
 from analytics_assets.settings import ApiSettings
-from analytics_assets.warehouse import make_pipeline, query, table_exists, writer_lock
+from analytics_assets.warehouse import make_pipeline, reading, writer_lock
 
 TABLES = (c.WORKSPACE, c.WORKFLOWS, c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS)
 
@@ -10,16 +10,8 @@ TABLES = (c.WORKSPACE, c.WORKFLOWS, c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS)
 def table_counts(settings: ApiSettings) -> dict[str, int]:
     """Rows per asset table (0 for a table not created yet)."""
     pipeline = make_pipeline(settings, name="analytics_summary")
-    counts: dict[str, int] = {}
-    with writer_lock(settings):
-        for table in TABLES:
-            if not table_exists(pipeline, table):
-                counts[table] = 0
-                continue
-            with pipeline.sql_client() as sql:
-                name = sql.make_qualified_table_name(table)
-            counts[table] = query(pipeline, f"SELECT count(*) FROM {name}")[0][0]
-    return counts
+    with writer_lock(settings), reading(pipeline) as warehouse:
+        return {table: warehouse.count(table) for table in TABLES}
 
 
 def print_summary(settings: ApiSettings, checks: dict[str, bool], seconds: float) -> None:

@@ -69,25 +69,46 @@ def writer_lock(settings: ApiSettings) -> Iterator[None]:
         yield
 
 
-def query(pipeline: Pipeline, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Run SQL through dlt's client (works on any SQL destination); [] if tables are missing."""
-    with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return []
-        with client.execute_query(sql, *params) as cursor:
-            return [tuple(row) for row in cursor.fetchall()]
+class WarehouseReader:
+    """Queries over one dlt SQL connection (any SQL destination, not only DuckDB)."""
 
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._has_dataset = client.has_dataset()
 
-def table_exists(pipeline: Pipeline, table: str) -> bool:
-    """Whether the dataset holds `table` (dlt creates a table only once rows arrive)."""
-    with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return False
+    def table(self, name: str) -> str | None:
+        """The qualified name of `name`, or None until dlt has created it (first rows)."""
+        if not self._has_dataset:
+            return None
+        qualified = self._client.make_qualified_table_name(name)
         try:
-            with client.execute_query(
-                f"SELECT 1 FROM {client.make_qualified_table_name(table)} LIMIT 1"
-            ) as cursor:
+            with self._client.execute_query(f"SELECT 1 FROM {qualified} LIMIT 1") as cursor:
                 cursor.fetchall()
         except DatabaseUndefinedRelation:
-            return False
-    return True
+            return None
+        return qualified
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with self._client.execute_query(sql, *params) as cursor:
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def count(self, table: str, workflow_uids: list[str] | None = None) -> int:
+        """Rows of `table`, optionally only those of some workflow partitions."""
+        qualified = self.table(table)
+        if qualified is None:
+            return 0
+        if workflow_uids is None:
+            return self.rows(f"SELECT count(*) FROM {qualified}")[0][0]
+        sql = f"SELECT count(*) FROM {qualified} WHERE {in_clause(workflow_uids)}"
+        return self.rows(sql, *workflow_uids)[0][0]
+
+
+def in_clause(workflow_uids: list[str], column: str = "workflow_uid") -> str:
+    return f"{column} IN (" + ", ".join(["%s"] * len(workflow_uids)) + ")"
+
+
+@contextlib.contextmanager
+def reading(pipeline: Pipeline) -> Iterator[WarehouseReader]:
+    """One connection for a group of queries (opening one costs more than most queries)."""
+    with pipeline.sql_client() as client:
+        yield WarehouseReader(client)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the simulator over loopback, a temp DuckDB warehouse, a temp Dagster instance."""
+"""Shared fixtures: the simulator on loopback, a temp DuckDB warehouse, a temp Dagster instance."""
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -34,7 +34,9 @@ def test_check_passes_on_a_clean_load_and_reports_zero_offenders(
     defs, instance, simulator, sim_data
 ):
     load_everything(defs, instance)
-    result, evaluation = _run_and_evaluate(defs, instance, _partition_with_successful_jobs(sim_data))
+    result, evaluation = _run_and_evaluate(
+        defs, instance, _partition_with_successful_jobs(sim_data)
+    )
     assert result.success and evaluation.passed
     assert evaluation.metadata["violating_count"].value == 0
     assert evaluation.metadata["missing_count"].value == 0

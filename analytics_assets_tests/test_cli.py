@@ -76,9 +76,7 @@ def test_readme_cli_recipe_loads_workspace_then_a_partition(cli_env, sim_data, d
     assert API_KEY.encode() not in duckdb_path.read_bytes()
 
 
-def test_concurrent_partition_runs_all_succeed_without_losing_rows(
-    cli_env, sim_data, duckdb_path
-):
+def test_concurrent_partition_runs_all_succeed_without_losing_rows(cli_env, sim_data, duckdb_path):
     finish(materialize(cli_env, "workspace,workflows"))
     uids = [w["uid"] for w in sim_data.workflows]
     procs = [materialize(cli_env, "jobs,successful_jobs,job_results", uid) for uid in uids]

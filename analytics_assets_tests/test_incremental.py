@@ -30,7 +30,9 @@ def test_rerun_without_new_jobs_fetches_no_result_pages(
     assert count(duckdb_path, "job_results") == rows
 
 
-def test_new_and_newly_successful_jobs_are_fetched(defs, instance, simulator, sim_data, duckdb_path):
+def test_new_and_newly_successful_jobs_are_fetched(
+    defs, instance, simulator, sim_data, duckdb_path
+):
     assert run_workspace(defs, instance).success
     uid = _busiest(sim_data)
     assert run_partition(defs, instance, uid).success

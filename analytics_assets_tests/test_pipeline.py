@@ -17,7 +17,9 @@ def _expected(sim_data):
     return jobs, successful, results
 
 
-def test_full_load_lands_exact_rows_in_every_table(defs, instance, simulator, sim_data, duckdb_path):
+def test_full_load_lands_exact_rows_in_every_table(
+    defs, instance, simulator, sim_data, duckdb_path
+):
     uids = load_everything(defs, instance)
     jobs, successful, results = _expected(sim_data)
     assert sorted(uids) == sorted(w["uid"] for w in sim_data.workflows)
@@ -47,7 +49,9 @@ def test_successful_jobs_hold_only_finished_jobs_with_rows(defs, instance, simul
 def test_rows_carry_their_workflow_and_job(defs, instance, simulator, sim_data, duckdb_path):
     load_everything(defs, instance)
     for job in sim_data.all_jobs():
-        got = fetch(duckdb_path, "SELECT workflow_uid FROM analytics.jobs WHERE uid = ?", job["uid"])
+        got = fetch(
+            duckdb_path, "SELECT workflow_uid FROM analytics.jobs WHERE uid = ?", job["uid"]
+        )
         assert got == [(job["workflow_uid"],)]
     per_job = dict(
         fetch(duckdb_path, "SELECT job_uid, count(*) FROM analytics.job_results GROUP BY 1")
