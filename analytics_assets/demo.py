@@ -8,6 +8,7 @@ When ANALYTICS_API_BASE_URL is set, both talk to that API instead of starting th
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -88,7 +89,13 @@ def serve() -> int:
     """`dagster dev` from the repo root (webserver on 127.0.0.1:3000 and the daemon)."""
     root = Path(__file__).resolve().parent.parent
     cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", "3000"]
-    return subprocess.call(cmd, cwd=root)
+    ui = subprocess.Popen(cmd, cwd=root)
+    try:
+        return ui.wait()
+    finally:
+        if ui.poll() is None:  # we were stopped: stop dagster dev (it stops its children)
+            ui.terminate()
+            ui.wait(timeout=30)
 
 
 def main() -> int:
@@ -96,6 +103,8 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help="open the Dagster UI instead")
     parser.add_argument("--workflows", type=int, default=8, help="simulated workflows")
     args = parser.parse_args()
+    # Turn SIGTERM into an exit so the `finally` below stops the simulator process too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     simulator = _configure(args.workflows)
     try:
         return serve() if args.serve else run_full_load()
