@@ -28,6 +28,9 @@ test: install  ## The whole test suite (simulator over loopback, real DuckDB, re
 dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an API is configured.
 	$(PY) -m analytics_assets.demo --serve
 
+bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=200000 by default).
+	$(PY) -m analytics_assets.benchmark --rows $(or $(ROWS),200000)
+
 lint: install
 	$(UV) run --frozen ruff check analytics_assets analytics_assets_tests
 	$(UV) run --frozen ruff format --check analytics_assets analytics_assets_tests

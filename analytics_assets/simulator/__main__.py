@@ -12,6 +12,7 @@ import threading
 
 from analytics_assets.simulator.data import SimulatedData
 from analytics_assets.simulator.render import ENVELOPES, NEXT_STYLES
+from analytics_assets.simulator.scale import scaled_data
 from analytics_assets.simulator.server import ApiSimulator
 
 
@@ -31,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="every job with rows gets exactly N (default: random 0-250)",
     )
+    p.add_argument(
+        "--scale-rows",
+        type=int,
+        metavar="N",
+        help="benchmark data: exactly N result rows over --workflows workflows in jobs of "
+        "--rows-per-job rows (default 1000), plus one empty workflow",
+    )
     p.add_argument("--envelope", choices=ENVELOPES, default="bare")
     p.add_argument("--next", dest="next_style", choices=NEXT_STYLES, default="token")
     p.add_argument("--page-size", type=int, default=100)
@@ -44,12 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT, then exit 0."""
     args = _parser().parse_args(argv)
     rows = (args.rows_per_job, args.rows_per_job) if args.rows_per_job is not None else (0, 250)
-    data = SimulatedData(
-        seed=args.seed,
-        workflows=args.workflows,
-        jobs_per_workflow=tuple(args.jobs_per_workflow),
-        rows_per_job=rows,
-    )
+    if args.scale_rows is not None:
+        data = scaled_data(args.scale_rows, args.workflows, args.rows_per_job or 1000, args.seed)
+    else:
+        data = SimulatedData(
+            seed=args.seed,
+            workflows=args.workflows,
+            jobs_per_workflow=tuple(args.jobs_per_workflow),
+            rows_per_job=rows,
+        )
     sim = ApiSimulator(
         data,
         envelope=args.envelope,

@@ -1,0 +1,237 @@
+"""`make bench`: one run, the same simulated data, three loaders side by side.
+
+    python -m analytics_assets.benchmark --rows 200000 [--workflows 1] [--out bench_results]
+
+(a) ours as users run it: `dagster asset materialize` for the workspace assets, then for the
+    partition holding every row; its fixed cost is the same command on an empty partition;
+    then a no-change re-run of the partition.
+(b) plain dlt: the spec's `rest_api_source` with default settings (benchmark/baseline.py).
+(c) the floor: fetch pages, write JSON lines, one DuckDB read_json (benchmark/floor.py).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from analytics_assets.benchmark.measure import Measurement, measure, sim_control
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "bench-key-not-secret"
+BIN = Path(sys.executable).parent
+
+
+def _start_simulator(rows: int, workflows: int, rows_per_job: int) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "analytics_assets.simulator",
+            "--port",
+            "0",
+            "--scale-rows",
+            str(rows),
+            "--workflows",
+            str(workflows),
+            "--rows-per-job",
+            str(rows_per_job),
+            "--page-size",
+            "1000",
+            "--envelope",
+            "data",
+            "--api-key",
+            KEY,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    url = proc.stdout.readline().strip().split("=", 1)[1] if proc.stdout else ""
+    return proc, url
+
+
+def _workflow_uids(url: str) -> list[str]:
+    request = urllib.request.Request(f"{url}/v3/workflows", headers={"x-api-key": KEY})
+    with urllib.request.urlopen(request) as response:
+        return [w["uid"] for w in json.loads(response.read())["data"]]
+
+
+def _row(m: Measurement, rows: int) -> dict:
+    return {
+        "name": m.name,
+        "seconds": round(m.seconds, 2),
+        "rows": rows,
+        "rows_per_second": round(rows / m.seconds) if rows else 0,
+        "peak_rss_mb": round(m.peak_rss_mb),
+        "requests": m.requests,
+        "results_requests": m.result_requests,
+    }
+
+
+def run(rows: int, workflows: int, rows_per_job: int, work: Path) -> dict:
+    sim, url = _start_simulator(rows, workflows, rows_per_job)
+    try:
+        return _run(rows, url, work)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+def _run(rows: int, url: str, work: Path) -> dict:
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    base_env["BENCH_API_KEY"] = KEY
+    py = [sys.executable, "-m"]
+    uids = _workflow_uids(url)
+    data_uids, empty_uid = uids[:-1], uids[-1]
+
+    # The floor runs twice: the first pass warms the simulator's page cache for everyone.
+    (work / "warm").mkdir()
+    measure(
+        "warm-up",
+        [
+            *py,
+            "analytics_assets.benchmark.floor",
+            url,
+            str(work / "warm" / "w.duckdb"),
+            str(work / "warm"),
+        ],
+        base_env,
+        ROOT,
+        url,
+    )
+    (work / "floor").mkdir()
+    floor = measure(
+        "(c) floor: pages -> jsonl -> read_json",
+        [
+            *py,
+            "analytics_assets.benchmark.floor",
+            url,
+            str(work / "floor" / "f.duckdb"),
+            str(work / "floor"),
+        ],
+        base_env,
+        ROOT,
+        url,
+    )
+    stats = sim_control(url, "stats")
+
+    home = work / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **base_env,
+        "DAGSTER_HOME": str(home),
+        "ANALYTICS_API_BASE_URL": url,
+        "ANALYTICS_API_KEY": KEY,
+        "ANALYTICS_DUCKDB_PATH": str(work / "ours" / "o.duckdb"),
+    }
+    cli = [str(BIN / "dagster"), "asset", "materialize", "-m", "analytics_assets.definitions"]
+    per_workflow = ["--select", "jobs,successful_jobs,job_results", "--partition"]
+    ws = measure(
+        "(a) ours: workspace,workflows", [*cli, "--select", "workspace,workflows"], env, ROOT, url
+    )
+    parts = [
+        measure(f"(a) ours: partition {uid[:8]}", [*cli, *per_workflow, uid], env, ROOT, url)
+        for uid in data_uids
+    ]
+    empty = measure(
+        "(a) ours: empty partition (fixed cost)", [*cli, *per_workflow, empty_uid], env, ROOT, url
+    )
+    rerun = measure(
+        "(a) ours: no-change re-run", [*cli, *per_workflow, data_uids[0]], env, ROOT, url
+    )
+
+    (work / "plain").mkdir()
+    plain = measure(
+        "(b) plain dlt rest_api_source",
+        [
+            *py,
+            "analytics_assets.benchmark.baseline",
+            url,
+            str(work / "plain" / "p.duckdb"),
+            str(work / "plain"),
+        ],
+        base_env,
+        ROOT,
+        url,
+    )
+
+    ours_seconds = ws.seconds + sum(p.seconds for p in parts)
+    fixed = ws.seconds + empty.seconds * len(parts)
+    data_path = max(ours_seconds - fixed, 1e-6)
+    first_part = parts[0].seconds - empty.seconds
+    return {
+        "rows": rows,
+        "simulator": {
+            "requests": stats.get("requests"),
+            "seconds_serving": round(stats.get("seconds_serving", 0), 2),
+            "rows_per_second_served": round(rows / max(stats.get("seconds_serving", 1e-9), 1e-9)),
+        },
+        "runs": [
+            _row(m, rows if m in (floor, plain) else 0)
+            for m in (floor, ws, *parts, empty, rerun, plain)
+        ],
+        "ours_seconds": round(ours_seconds, 2),
+        "ours_fixed_seconds": round(fixed, 2),
+        "ours_data_path_seconds": round(data_path, 2),
+        "ours_peak_rss_mb": round(max(m.peak_rss_mb for m in (ws, *parts))),
+        "ratio_plain_dlt_over_ours": round(plain.seconds / ours_seconds, 2),
+        "ratio_ours_data_path_over_floor": round(data_path / floor.seconds, 2),
+        "rerun_results_requests": rerun.result_requests,
+        "rerun_data_path_share_of_first": round(
+            max(rerun.seconds - empty.seconds, 0) / max(first_part, 1e-6), 3
+        ),
+    }
+
+
+def _print(report: dict) -> None:
+    print(
+        f"\nrows: {report['rows']}; simulator served its share in "
+        f"{report['simulator']['seconds_serving']} s "
+        f"({report['simulator']['rows_per_second_served']} rows/s)"
+    )
+    print(f"{'run':<44}{'s':>8}{'rows/s':>10}{'peak MB':>9}{'req':>7}{'res req':>8}")
+    for r in report["runs"]:
+        print(
+            f"{r['name']:<44}{r['seconds']:>8}{r['rows_per_second'] or '':>10}"
+            f"{r['peak_rss_mb']:>9}{r['requests']:>7}{r['results_requests']:>8}"
+        )
+    print(
+        f"\nours total {report['ours_seconds']} s = fixed {report['ours_fixed_seconds']} s "
+        f"+ data path {report['ours_data_path_seconds']} s; peak {report['ours_peak_rss_mb']} MB"
+    )
+    print(f"plain dlt / ours: {report['ratio_plain_dlt_over_ours']}x faster (target >= 5)")
+    print(f"ours data path / floor: {report['ratio_ours_data_path_over_floor']} (target <= 3)")
+    print(
+        f"no-change re-run: {report['rerun_results_requests']} results requests; data path "
+        f"{report['rerun_data_path_share_of_first'] * 100:.1f}% of the first run (target < 5%)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--workflows", type=int, default=1)
+    parser.add_argument("--rows-per-job", type=int, default=1000)
+    parser.add_argument("--out", default="bench_results")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="analytics-bench-") as tmp:
+        report = run(args.rows, args.workflows, args.rows_per_job, Path(tmp))
+    report["bench_seconds"] = round(time.perf_counter() - started, 1)
+    _print(report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench_{args.rows}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Run one command and record wall time, peak RSS of its whole process tree, and requests."""
+
+import json
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import psutil
+
+POLL_SECONDS = 0.02
+
+
+@dataclass
+class Measurement:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    requests: int
+    result_requests: int
+    output: str
+
+
+def sim_control(base_url: str, action: str) -> dict:
+    """GET /_sim/requests or POST /_sim/reset on the simulator (not counted as API requests)."""
+    method = "POST" if action == "reset" else "GET"
+    request = urllib.request.Request(f"{base_url}/_sim/{action}", method=method, data=None)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:  # a child that just exited
+            pass
+    return total
+
+
+def measure(name: str, cmd: list[str], env: dict, cwd: str, base_url: str) -> Measurement:
+    sim_control(base_url, "reset")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    watched = psutil.Process(proc.pid)
+    peak = 0
+    chunks: list[str] = []
+    import threading
+
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        try:
+            peak = max(peak, _tree_rss(watched))
+        except psutil.Error:
+            break
+        time.sleep(POLL_SECONDS)
+    proc.wait()
+    seconds = time.perf_counter() - started
+    reader.join(timeout=10)
+    output = "".join(chunks)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed ({proc.returncode}):\n{output[-4000:]}")
+    log = sim_control(base_url, "requests")
+    records = log.get("requests", [])
+    results = sum(1 for r in records if "/results" in r.get("path", ""))
+    return Measurement(name, seconds, peak / 2**20, log.get("count", len(records)), results, output)
