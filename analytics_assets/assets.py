@@ -18,7 +18,7 @@ from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient
 from analytics_assets.partitions import workflow_uids
 from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.runs import run_dlt, successful_job_uids
+from analytics_assets.runs import nothing_to_load, results_plan, run_dlt
 from analytics_assets.source import analytics_source
 from analytics_assets.translator import AnalyticsDltTranslator
 from analytics_assets.warehouse import make_pipeline
@@ -104,14 +104,16 @@ def job_results_assets(
     settings = analytics_api.settings()
     uid = context.partition_key
     pipeline = make_pipeline(settings, uid)
-    job_uids = successful_job_uids(pipeline, settings, uid)
-    context.log.info(f"workflow {uid}: fetching results of {len(job_uids)} successful job(s)")
+    successful, loaded = results_plan(pipeline, settings, uid)
+    pending = successful if config.full_refresh else [j for j in successful if j not in loaded]
+    context.log.info(
+        f"workflow {uid}: {len(successful)} successful job(s), {len(pending)} to fetch"
+    )
+    if not pending:
+        yield nothing_to_load(context, pipeline, settings, c.JOB_RESULTS)
+        return
     client = AnalyticsApiClient(settings, context.log)
     source = analytics_source(
-        settings,
-        workflow_uid=uid,
-        result_job_uids=job_uids,
-        client=client,
-        refresh_results=config.full_refresh,
+        settings, workflow_uid=uid, result_job_uids=pending, client=client
     ).with_resources(c.JOB_RESULTS)
     yield from run_dlt(context, dlt, source, pipeline, settings, translator, client)

@@ -12,6 +12,7 @@ workflow: `successful_jobs` is a dlt transformer fed by `jobs`, and `job_results
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -105,51 +106,35 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
 
 
 def iter_job_results(
-    api: AnalyticsApiClient,
-    jobs: Iterable[dict[str, Any]],
-    log: Any,
-    loaded: list[str] | None = None,
+    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
 ) -> Iterator[list[dict[str, Any]]]:
     """Every result row of the given jobs, one list per API page.
 
-    A finished job's results never change, so jobs listed in `loaded` are skipped and each
-    job is appended once all its pages were yielded. `loaded` lives in the resource's dlt
-    state, which dlt commits in the same load package as the rows: a crashed run loses both.
+    A job whose first page is a 404 (deleted upstream) is skipped with a warning; a 404
+    after some pages were read fails the run, so no job is ever loaded half.
     """
-    done = set(loaded or ())
     for job in jobs:
         uid = str(job["uid"])
-        if uid in done:
-            continue
         identity = ResultRowIdentity(uid)
         extracted_at = utc_now_iso()
+        pages = iter_result_pages(api, uid)
         try:
-            for page in iter_result_pages(api, uid):
-                yield [
-                    result_record(
-                        item,
-                        identity=identity,
-                        workflow_uid=str(job["workflow_uid"]),
-                        extracted_at=extracted_at,
-                    )
-                    for item in page
-                ]
+            first = next(pages, None)
         except AnalyticsApiError as exc:
             if exc.status != 404:
                 raise
             log.warning(f"job {uid!r} is gone upstream (404 on its results); keeping its rows")
             continue
-        if loaded is not None:
-            loaded.append(uid)
-            done.add(uid)
-
-
-def _loaded_job_uids(refresh: bool) -> list[str]:
-    """This resource's record of jobs whose results are loaded (per pipeline, per partition)."""
-    state = dlt.current.resource_state()
-    if refresh:
-        state["loaded_job_uids"] = []
-    return state.setdefault("loaded_job_uids", [])
+        for page in itertools.chain([first] if first is not None else [], pages):
+            yield [
+                result_record(
+                    item,
+                    identity=identity,
+                    workflow_uid=str(job["workflow_uid"]),
+                    extracted_at=extracted_at,
+                )
+                for item in page
+            ]
 
 
 @dlt.source(name=c.SOURCE_NAME, max_table_nesting=2)
@@ -159,12 +144,10 @@ def analytics_source(
     result_job_uids: Sequence[str] | None = None,
     log: Any = None,
     client: AnalyticsApiClient | None = None,
-    refresh_results: bool = False,
 ) -> Sequence[DltResource]:
     """The five API resources as dlt resources, merged on their own primary keys.
 
-    Pass `client` to share one HTTP client (and its request counters) with the caller, and
-    `refresh_results=True` to fetch the results of every successful job again.
+    Pass `client` to share one HTTP client (and its request counters) with the caller.
     """
     lazy = LazyClient(settings, log, client)
 
@@ -207,7 +190,7 @@ def analytics_source(
     )
     def job_results_of(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
-        yield from iter_job_results(lazy.client, rows, lazy.log, _loaded_job_uids(False))
+        yield from iter_job_results(lazy.client, rows, lazy.log)
 
     @dlt.resource(
         name=c.JOB_RESULTS,
@@ -218,8 +201,7 @@ def analytics_source(
     def job_results_known() -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
         known = [{"uid": u, "workflow_uid": workflow_uid} for u in result_job_uids or ()]
-        loaded = _loaded_job_uids(refresh_results)
-        yield from iter_job_results(lazy.client, known, lazy.log, loaded)
+        yield from iter_job_results(lazy.client, known, lazy.log)
 
     jobs_resource = jobs()
     successful = jobs_resource | successful_jobs
