@@ -7,6 +7,8 @@ as the `cursor` query parameter, dlt's name for it) or a URL/absolute path (foll
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -74,3 +76,42 @@ def _next_cursor(body: dict[str, Any], endpoint: str) -> str | None:
             endpoint=endpoint,
         )
     return str(cursor)
+
+
+def prefetched(pages: Iterator[Any], depth: int = 8) -> Iterator[Any]:
+    """Iterate `pages` in a background thread, up to `depth` items ahead.
+
+    The HTTP wait of the next page then overlaps with turning this one into rows; memory stays
+    bounded by `depth` pages. An exception in the fetching thread re-raises here, in order.
+    """
+    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put(("page", page), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            buffer.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="analytics-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = buffer.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)

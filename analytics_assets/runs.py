@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
@@ -33,6 +34,9 @@ def run_dlt(
 ) -> Iterator[MaterializeResult]:
     """Load `source` through dagster-dlt and yield one enriched result per selected asset."""
     partition = context.partition_key if context.has_partition_key else None
+    # Arrow pages get dlt's row ids and load ids too, so every row is shaped like a dict row.
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     with writer_lock(settings):
         try:
             results = list(

@@ -19,11 +19,13 @@ from typing import Any
 from urllib.parse import quote
 
 import dlt
+import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from analytics_assets import constants as c
+from analytics_assets.arrow_pages import page_table
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
-from analytics_assets.paging import iter_result_pages
+from analytics_assets.paging import iter_result_pages, prefetched
 from analytics_assets.records import (
     ResultRowIdentity,
     is_successful,
@@ -105,36 +107,51 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
     return [normalize_job(job, workflow_uid) for job in unwrap_list(body, path)]
 
 
-def iter_job_results(
+def _job_pages(
     api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
-) -> Iterator[list[dict[str, Any]]]:
-    """Every result row of the given jobs, one list per API page.
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(job, page) for every page of every job, in order.
 
     A job whose first page is a 404 (deleted upstream) is skipped with a warning; a 404
     after some pages were read fails the run, so no job is ever loaded half.
     """
     for job in jobs:
-        uid = str(job["uid"])
-        identity = ResultRowIdentity(uid)
-        extracted_at = utc_now_iso()
-        pages = iter_result_pages(api, uid)
+        pages = iter_result_pages(api, str(job["uid"]))
         try:
             first = next(pages, None)
         except AnalyticsApiError as exc:
             if exc.status != 404:
                 raise
-            log.warning(f"job {uid!r} is gone upstream (404 on its results); keeping its rows")
+            log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
             continue
         for page in itertools.chain([first] if first is not None else [], pages):
-            yield [
-                result_record(
-                    item,
-                    identity=identity,
-                    workflow_uid=str(job["workflow_uid"]),
-                    extracted_at=extracted_at,
-                )
-                for item in page
-            ]
+            yield job, page
+
+
+def iter_job_results(
+    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any, arrow: bool = True
+) -> Iterator[list[dict[str, Any]] | pa.Table]:
+    """Every result row of the given jobs, one list (or Arrow table) per API page.
+
+    Pages are fetched a few ahead in a background thread while this one shapes rows.
+    """
+    identity: ResultRowIdentity | None = None
+    extracted_at = utc_now_iso()
+    for job, page in prefetched(_job_pages(api, jobs, log)):
+        if identity is None or identity.job_uid != str(job["uid"]):
+            identity = ResultRowIdentity(str(job["uid"]))
+            extracted_at = utc_now_iso()
+        records = [
+            result_record(
+                item,
+                identity=identity,
+                workflow_uid=str(job["workflow_uid"]),
+                extracted_at=extracted_at,
+            )
+            for item in page
+        ]
+        table = page_table(records) if arrow else None
+        yield table if table is not None else records
 
 
 @dlt.source(name=c.SOURCE_NAME, max_table_nesting=2)
@@ -144,10 +161,12 @@ def analytics_source(
     result_job_uids: Sequence[str] | None = None,
     log: Any = None,
     client: AnalyticsApiClient | None = None,
+    arrow: bool = True,
 ) -> Sequence[DltResource]:
     """The five API resources as dlt resources, merged on their own primary keys.
 
-    Pass `client` to share one HTTP client (and its request counters) with the caller.
+    Pass `client` to share one HTTP client (and its request counters) with the caller;
+    `arrow=False` yields result pages as dicts (dlt's slower, fully general path).
     """
     lazy = LazyClient(settings, log, client)
 
@@ -190,7 +209,7 @@ def analytics_source(
     )
     def job_results_of(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
-        yield from iter_job_results(lazy.client, rows, lazy.log)
+        yield from iter_job_results(lazy.client, rows, lazy.log, arrow)
 
     @dlt.resource(
         name=c.JOB_RESULTS,
@@ -201,7 +220,7 @@ def analytics_source(
     def job_results_known() -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
         known = [{"uid": u, "workflow_uid": workflow_uid} for u in result_job_uids or ()]
-        yield from iter_job_results(lazy.client, known, lazy.log)
+        yield from iter_job_results(lazy.client, known, lazy.log, arrow)
 
     jobs_resource = jobs()
     successful = jobs_resource | successful_jobs
