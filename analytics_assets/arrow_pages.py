@@ -14,27 +14,40 @@ from typing import Any
 import pyarrow as pa
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+_REQUIRED = ("job_result_id", "job_uid", "workflow_uid")
 
 
 def page_table(records: list[dict[str, Any]]) -> pa.Table | None:
     """An Arrow table for one page of `result_record`s, or None to use dicts instead."""
-    flat: list[dict[str, Any]] = []
-    for record in records:
-        row = {k: v for k, v in record.items() if k != "results"}
+    if not records:
+        return None
+    columns: dict[str, list[Any]] = {name: [] for name in _REQUIRED}
+    columns["extracted_at"] = []
+    for position, record in enumerate(records):
+        for name in _REQUIRED:
+            columns[name].append(record[name])
+        columns["extracted_at"].append(record["extracted_at"])
         for key, value in record["results"].items():
+            if value is None:
+                continue
             if isinstance(value, (dict, list)):
                 return None
-            if value is not None:
-                row[f"results__{key}"] = value
-        flat.append(row)
-    if not flat:
-        return None
+            # Keys vary between rows: every column is as long as the page, None where absent.
+            column = columns.setdefault(f"results__{key}", [None] * position)
+            column.extend([None] * (position - len(column)))
+            column.append(value)
+    size = len(records)
+    fields, arrays = [], []
     try:
-        table = pa.Table.from_pylist(flat)
-        index = table.schema.get_field_index("extracted_at")
-        table = table.set_column(index, "extracted_at", table["extracted_at"].cast(_TIMESTAMP))
+        for name, values in columns.items():
+            values.extend([None] * (size - len(values)))
+            array = pa.array(values)
+            if name == "extracted_at":
+                array = array.cast(_TIMESTAMP)  # ISO-8601 text, as dlt would coerce it
+            if name != "extracted_at" and array.null_count == size:
+                continue  # dicts would not create a column that is null on every row either
+            fields.append(pa.field(name, array.type, nullable=name not in _REQUIRED))
+            arrays.append(array)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None
-    # A column that is null on the whole page has no type; dicts would not create it either.
-    keep = [name for name in table.column_names if table[name].null_count < table.num_rows]
-    return table.select(keep)
+        return None  # e.g. a column mixing numbers and text: dlt's variant columns handle it
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

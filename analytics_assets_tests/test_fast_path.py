@@ -1,0 +1,76 @@
+"""The Arrow fast path lands exactly what dlt's dict path lands: same rows, same columns."""
+
+import dlt
+import pytest
+
+from analytics_assets.settings import ApiSettings
+from analytics_assets.source import analytics_source
+from analytics_assets_tests.conftest import API_KEY, fetch
+
+BOOKKEEPING = {"_dlt_load_id", "_dlt_id"}
+
+
+def _load(simulator, tmp_path, name: str, arrow: bool):
+    db = tmp_path / f"{name}.duckdb"
+    settings = ApiSettings(base_url=simulator.base_url, api_key=API_KEY, duckdb_path=db)
+    pipeline = dlt.pipeline(
+        pipeline_name=f"fast_path_{name}",
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name="analytics",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    source = analytics_source(settings, arrow=arrow).with_resources(
+        "jobs", "successful_jobs", "job_results"
+    )
+    pipeline.run(source, loader_file_format="parquet").raise_on_failed_jobs()
+    return db
+
+
+def _columns(db) -> dict[str, str]:
+    described = fetch(db, "DESCRIBE analytics.job_results")
+    return {name: kind for name, kind, *_ in described if name not in BOOKKEEPING}
+
+
+@pytest.mark.parametrize("envelope", ["data", "bare"])
+def test_arrow_pages_equal_dict_rows(simulator, sim_data, tmp_path, envelope):
+    simulator.envelope = envelope
+    fast = _load(simulator, tmp_path, "arrow", arrow=True)
+    slow = _load(simulator, tmp_path, "dicts", arrow=False)
+    columns = _columns(fast)
+    assert columns == _columns(slow)
+    # In the bare shape extracted_at is our extraction time, different in each load.
+    compared = sorted(c for c in columns if envelope == "data" or c != "extracted_at")
+    sql = f"SELECT {', '.join(compared)} FROM analytics.job_results ORDER BY job_result_id"
+    rows = fetch(fast, sql)
+    assert rows == fetch(slow, sql)
+    expected = sum(
+        len(sim_data.results[j["uid"]]) for j in sim_data.all_jobs() if j["uid"] in sim_data.results
+    )
+    assert len(rows) == expected
+
+
+def test_flat_pages_take_the_arrow_path_and_nested_ones_fall_back():
+    from analytics_assets.arrow_pages import page_table
+
+    def record(rid: str, raw: dict) -> dict:
+        return {
+            "job_result_id": rid,
+            "job_uid": "j",
+            "workflow_uid": "w",
+            "extracted_at": "2026-11-28T18:59:34.450123+00:00",
+            "results": raw,
+        }
+
+    table = page_table([record("a", {"first_name": "Ann"}), record("b", {"headline": "CTO"})])
+    assert table is not None
+    assert table.column_names == [
+        "job_result_id",
+        "job_uid",
+        "workflow_uid",
+        "extracted_at",
+        "results__first_name",
+        "results__headline",
+    ]
+    assert table.to_pylist()[1]["results__first_name"] is None
+    assert page_table([record("a", {"skills": ["sql"]})]) is None
+    assert page_table([record("a", {"n": 1}), record("b", {"n": "one"})]) is None
