@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock
 
@@ -23,6 +24,10 @@ from analytics_assets import constants as c
 from analytics_assets.settings import ApiSettings
 
 LOCK_TIMEOUT_SECONDS = 3600
+# Loads append and merge; insertion order is meaningless for them, and keeping it is what
+# makes DuckDB hold a whole load file in memory. The cap keeps big loads flat in memory
+# (DuckDB spills to disk past it).
+DUCKDB_CONFIG = {"preserve_insertion_order": False, "memory_limit": "256MB"}
 
 
 def pipeline_name(workflow_uid: str | None = None) -> str:
@@ -53,9 +58,10 @@ def make_pipeline(
             dataset_name=c.DATASET_NAME,
         )
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    credentials = DuckDbCredentials(str(settings.duckdb_path), global_config=DUCKDB_CONFIG)
     return dlt.pipeline(
         pipeline_name=name,
-        destination=dlt.destinations.duckdb(str(settings.duckdb_path)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=c.DATASET_NAME,
         pipelines_dir=str(settings.dlt_pipelines_dir),
     )
