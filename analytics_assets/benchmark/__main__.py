@@ -181,6 +181,7 @@ def _report(rows, stats, floor, ws, parts, empty, rerun, plain) -> dict:  # noqa
         "runs": [
             _row(m, rows if m in (floor, plain) else 0)
             for m in (floor, ws, *parts, empty, rerun, plain)
+            if m is not None
         ],
         "ours_seconds": round(ours_seconds, 2),
         "ours_fixed_seconds": round(fixed, 2),
