@@ -246,13 +246,14 @@ def test_sigkill_in_the_results_load_phase_then_rerun_equals_a_clean_run(
     work = duckdb_path.parent / "dlt_pipelines" / pipeline_name(uid)
 
     def loading() -> bool:
-        return any(work.glob("load/normalized/*/started_jobs/job_results.*")) or any(
-            work.glob("load/normalized/*/completed_jobs/job_results.*")
-        )
+        return any(work.glob("load/normalized/*/started_jobs/job_results.*.sql"))
 
     proc, _ = cli.start(uid)
     wait_for(loading, proc, timeout=180, poll=0.002)
+    seen = sorted(str(x.relative_to(work)) for x in work.glob("load/normalized/*/*/*"))
     kill(proc)
+    print("\nDEBUG at kill:", seen)
+    print("DEBUG rows:", table_count(duckdb_path, "job_results"))
     assert proc.returncode == -signal.SIGKILL
     assert simulator.request_count("/v3/jobs/") == 20  # every page was read before the load
     # A merge is one transaction: all of the job's rows or none of them, never a part.
