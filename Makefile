@@ -31,9 +31,9 @@ dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an
 bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=200000 by default).
 	$(PY) -m analytics_assets.benchmark --rows $(or $(ROWS),200000)
 
-lint: install
-	$(UV) run --frozen ruff check analytics_assets analytics_assets_tests
-	$(UV) run --frozen ruff format --check analytics_assets analytics_assets_tests
+lint: install  ## ruff: lint and formatting.
+	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests
+	$(VENV)/bin/ruff format --check analytics_assets analytics_assets_tests
 
 clean:
 	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs
