@@ -231,14 +231,19 @@ def test_sigkill_during_result_extraction_then_rerun_equals_a_clean_run(
     assert_equals_clean_run(duckdb_path, reference, sim_data, uid)
 
 
+@pytest.mark.parametrize(
+    ("phase", "started_job"),
+    [("copy_into_staging", "job_results.*.parquet"), ("merge", "job_results.*.sql")],
+)
 def test_sigkill_in_the_results_load_phase_then_rerun_equals_a_clean_run(
-    cli, simulator, sim_data, duckdb_path, instance, tmp_path
+    phase, started_job, cli, simulator, sim_data, duckdb_path, instance, tmp_path
 ):
-    """Killed once the results' load package is normalized: while dlt loads it into DuckDB.
+    """Killed while dlt's loader runs a job of the results' package against DuckDB.
 
-    The kill waits for the package's first job file to be started or completed by dlt's
-    loader (copy into the staging table, then the merge); a run that finished the load
-    before the poll saw it would fail the `wait_for`, never pass silently.
+    `copy_into_staging`: the parquet file's job is started (rows going into the staging
+    table); `merge`: the copy is done and the merge SQL job is started. The poll looks for
+    the job file in the package's `started_jobs` folder; a load that ended before the poll
+    saw it fails `wait_for` (the run ends first), it never passes silently.
     """
     uid = sim_data.workflows[-1]["uid"]
     big = sim_data.add_job(uid, status="finished", total_row_count=20_000)
@@ -246,14 +251,11 @@ def test_sigkill_in_the_results_load_phase_then_rerun_equals_a_clean_run(
     work = duckdb_path.parent / "dlt_pipelines" / pipeline_name(uid)
 
     def loading() -> bool:
-        return any(work.glob("load/normalized/*/started_jobs/job_results.*.sql"))
+        return any(work.glob(f"load/normalized/*/started_jobs/{started_job}"))
 
     proc, _ = cli.start(uid)
     wait_for(loading, proc, timeout=180, poll=0.002)
-    seen = sorted(str(x.relative_to(work)) for x in work.glob("load/normalized/*/*/*"))
     kill(proc)
-    print("\nDEBUG at kill:", seen)
-    print("DEBUG rows:", table_count(duckdb_path, "job_results"))
     assert proc.returncode == -signal.SIGKILL
     assert simulator.request_count("/v3/jobs/") == 20  # every page was read before the load
     # A merge is one transaction: all of the job's rows or none of them, never a part.
@@ -293,17 +295,10 @@ def test_run_failed_on_exhausted_retries_then_rerun_equals_a_clean_run(
     assert_equals_clean_run(duckdb_path, reference, sim_data, uid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: the shipped dagster_home/dagster.yaml puts every warehouse step in pool "
-        "analytics_warehouse (limit 1), and nothing frees the slot of a run whose process "
-        "died (SIGKILL, OOM kill, lost host): that run stays STARTED holding the slot, and "
-        "every later run's first warehouse step logs 'Step blocked by limit for pool "
-        "analytics_warehouse' and waits forever; the README's CLI recipe hangs until someone "
-        "deletes the dead run or frees its slot by hand"
-    ),
-)
+class BlockedByDeadRun(AssertionError):
+    """The re-run waited on the pool slot that the SIGKILLed run still holds."""
+
+
 def test_rerun_after_a_sigkill_is_not_blocked_by_the_dead_runs_pool_slot(
     cli, simulator, sim_data, duckdb_path
 ):
@@ -319,11 +314,9 @@ def test_rerun_after_a_sigkill_is_not_blocked_by_the_dead_runs_pool_slot(
         if blocked_since is not None and time.monotonic() - blocked_since > 15:
             break  # a free slot is claimed within a second or two; this one never frees
         time.sleep(0.2)
-    still_running = proc.poll() is None
-    if still_running:
+    if proc.poll() is None:
         kill(proc)
-
-    assert not still_running, log.read_text()[-1500:]
+        raise BlockedByDeadRun(log.read_text()[-1500:])
     assert proc.returncode == 0
     assert table_count(duckdb_path, "job_results") == sum(
         len(sim_data.results[j["uid"]]) for j in sim_data.successful_jobs(uid)

@@ -18,6 +18,7 @@ from analytics_assets.simulator.factories import (
     make_workspace,
     new_uuid,
     random_total,
+    result_count,
 )
 
 
@@ -124,8 +125,8 @@ class SimulatedData:
         """Keep ``results`` holding exactly the successful jobs, sized by total_row_count."""
         uid = job["uid"]
         if is_successful(job):
-            if self._sizes.get(uid) != job["total_row_count"]:
-                self._sizes[uid] = job["total_row_count"]
+            if self._sizes.get(uid) != result_count(job):
+                self._sizes[uid] = result_count(job)
                 self._rows.pop(uid, None)
         else:
             self._sizes.pop(uid, None)
@@ -253,7 +254,11 @@ class SimulatedData:
             job = self._job_index.get(job_uid)
             if job is None:
                 raise KeyError(job_uid)
-            job.update(fields)
-            self._sync_results(job)
-            self.touch(f"/v3/workflows/{job['workflow_uid']}/jobs", f"/v3/jobs/{job_uid}/results")
+            try:
+                job.update(fields)
+                self._sync_results(job)
+            finally:  # served pages must follow the job even if its new fields are odd
+                self.touch(
+                    f"/v3/workflows/{job['workflow_uid']}/jobs", f"/v3/jobs/{job_uid}/results"
+                )
             return job

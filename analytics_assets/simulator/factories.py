@@ -30,9 +30,19 @@ _STEP_NAMES = ("Extract Search Results", "Enrich Profiles", "Find Emails", "Send
 ANCHOR = dt.datetime(2024, 11, 1, tzinfo=dt.UTC)
 
 
+def result_count(job: Mapping) -> int:
+    """The job's total_row_count as a number; drifted text like "12" counts, junk is 0."""
+    value = job.get("total_row_count")
+    if isinstance(value, str):
+        return int(value) if value.strip().isdigit() else 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return int(value)
+
+
 def is_successful(job: Mapping) -> bool:
     """The spec's successful_jobs filter; a null total counts as "not > 0"."""
-    return job.get("status") == "finished" and (job.get("total_row_count") or 0) > 0
+    return job.get("status") == "finished" and result_count(job) > 0
 
 
 def new_uuid(rng: random.Random) -> str:
