@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
 from dagster_dlt import DagsterDltResource
+from dlt.destinations.exceptions import DatabaseException
 from dlt.extract.source import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
@@ -15,7 +16,7 @@ from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.settings import ApiSettings
 from analytics_assets.translator import AnalyticsDltTranslator
-from analytics_assets.warehouse import reading, writer_lock
+from analytics_assets.warehouse import WarehouseReader, reading, writer_lock
 
 
 def load_file_format(pipeline: Pipeline) -> str | None:
@@ -57,6 +58,11 @@ def run_dlt(
                 for r in results
                 if r.asset_key
             }
+            previews = {
+                table: _preview(warehouse, table, PREVIEW_COLUMNS[table])
+                for table in counts
+                if table in PREVIEW_COLUMNS
+            }
     for result in results:
         table = result.asset_key.path[-1] if result.asset_key else ""
         count_key = "dagster/partition_row_count" if partition else "dagster/row_count"
@@ -66,7 +72,30 @@ def run_dlt(
             "api_requests": MetadataValue.int(client.stats.requests),
             "api_retries": MetadataValue.int(client.stats.retries),
         }
+        if previews.get(table):
+            metadata["preview"] = MetadataValue.md(previews[table])
         yield MaterializeResult(asset_key=result.asset_key, metadata=metadata)
+
+
+# Small tables get a few rows in the UI; the per-workflow tables are too wide and too many.
+PREVIEW_COLUMNS = {
+    c.WORKSPACE: ("name", "plan_name", "tasks_used", "tasks_left", "current_month_end"),
+    c.WORKFLOWS: ("uid", "name", "created_at", "project_id"),
+}
+PREVIEW_ROWS = 5
+
+
+def _preview(warehouse: WarehouseReader, table: str, columns: tuple[str, ...]) -> str:
+    qualified = warehouse.table(table)
+    if qualified is None:
+        return ""
+    try:
+        rows = warehouse.rows(f"SELECT {', '.join(columns)} FROM {qualified} LIMIT {PREVIEW_ROWS}")
+    except DatabaseException:  # a column the API stopped sending: no preview, no failure
+        return ""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def results_plan(

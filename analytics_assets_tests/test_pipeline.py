@@ -148,3 +148,32 @@ def test_workflow_deleted_upstream_keeps_its_rows_and_warns(
     assert len(warnings) == 1
     assert count(duckdb_path, "jobs", "workflow_uid = ?", uid) == jobs_before
     assert count(duckdb_path, "job_results", "workflow_uid = ?", uid) == results_before
+
+
+def test_materializations_carry_row_counts_requests_and_previews(
+    defs, instance, simulator, sim_data
+):
+    result = run_workspace(defs, instance)
+    by_key = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert by_key["workflows"]["dagster/row_count"].value == len(sim_data.workflows)
+    assert by_key["workspace"]["dagster/row_count"].value == 1
+    assert by_key["workflows"]["api_requests"].value == 2  # the workspace and the workflow list
+    preview = by_key["workflows"]["preview"].value
+    assert preview.startswith("| uid | name | created_at | project_id |")
+    assert sim_data.workflows[0]["uid"] in preview
+    uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+    run = run_partition(defs, instance, uid)
+    counts = {
+        e.asset_key.to_user_string(): e.materialization.metadata[
+            "dagster/partition_row_count"
+        ].value
+        for e in run.get_asset_materialization_events()
+    }
+    assert counts == {
+        "jobs": len(sim_data.jobs[uid]),
+        "successful_jobs": len(sim_data.successful_jobs(uid)),
+        "job_results": sum(len(sim_data.results[j["uid"]]) for j in sim_data.successful_jobs(uid)),
+    }
