@@ -4,13 +4,22 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+    build_sensor_context,
+)
 
 from analytics_assets.records import is_successful
-from analytics_assets_tests.conftest import API_KEY, count
+from analytics_assets.sensors import workflow_refresh_sensor
+from analytics_assets.simulator import SimulatedData
+from analytics_assets_tests.conftest import API_KEY, count, fetch
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -93,3 +102,45 @@ def test_concurrent_partition_runs_all_succeed_without_losing_rows(cli_env, sim_
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         statuses = {run.status for run in instance.get_runs()}
     assert statuses == {DagsterRunStatus.SUCCESS}
+
+
+@pytest.mark.parametrize("sim_data", [SimulatedData(seed=11, workflows=9)])
+def test_backfill_of_nine_partitions_with_a_sensor_tick_in_between(
+    cli_env, sim_data, simulator, api_resource, duckdb_path
+):
+    finish(materialize(cli_env, "workspace,workflows"))
+    uids = [w["uid"] for w in sim_data.workflows]
+    assert len(uids) >= 8
+    procs = [materialize(cli_env, "jobs,successful_jobs,job_results", uid) for uid in uids]
+    with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        deadline = time.monotonic() + 120
+        while not _in_flight(instance) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        busy_before = _in_flight(instance)
+        context = build_sensor_context(instance=instance, resources={"analytics_api": api_resource})
+        tick = workflow_refresh_sensor(context)
+        busy_after = _in_flight(instance)
+    assert busy_before, "no run was in flight when the sensor ticked"
+    requested = {r.partition_key for r in tick.run_requests if r.partition_key}
+    # A partition whose run was in flight for the whole tick gets no second run.
+    assert not requested & (busy_before & busy_after)
+    for proc in procs:
+        finish(proc)
+    jobs = sim_data.all_jobs()
+    successful = [j for j in jobs if is_successful(j)]
+    assert count(duckdb_path, "jobs") == len(jobs)
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    results = sum(len(sim_data.results[j["uid"]]) for j in successful)
+    assert count(duckdb_path, "job_results") == results
+    assert fetch(
+        duckdb_path, "SELECT count(DISTINCT job_result_id) FROM analytics.job_results"
+    ) == [(results,)]
+
+
+def _in_flight(instance: DagsterInstance) -> set[str]:
+    statuses = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.QUEUED]
+    return {
+        run.tags["dagster/partition"]
+        for run in instance.get_runs(filters=RunsFilter(statuses=statuses))
+        if "dagster/partition" in run.tags
+    }
