@@ -1,0 +1,109 @@
+"""The HTTP client against the simulator: retry counts, no retry on client errors, clear errors."""
+
+import socket
+import time
+
+import pytest
+
+from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
+from analytics_assets.settings import ApiSettings
+from analytics_assets.simulator import FaultRule
+from analytics_assets_tests.conftest import API_KEY
+
+WORKFLOWS = r"^/v3/workflows$"
+
+
+def _client(simulator, tmp_path, *, base_url=None, api_key=API_KEY, **fields):
+    fields = {"backoff_factor": 0.01, "max_retry_delay": 0.05, **fields}
+    settings = ApiSettings(
+        base_url=base_url or simulator.base_url,
+        api_key=api_key,
+        duckdb_path=tmp_path / "w.duckdb",
+        **fields,
+    )
+    return AnalyticsApiClient(settings)
+
+
+def _statuses(simulator, path="/v3/workflows") -> list[int]:
+    return [r.status for r in simulator.requests if r.path == path]
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried_then_succeed(simulator, tmp_path, status):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=2, status=status))
+    client = _client(simulator, tmp_path)
+    assert isinstance(client.get_json("/v3/workflows"), list)
+    assert _statuses(simulator) == [status, status, 200]
+    assert client.stats.retries == 2
+
+
+def test_exhausted_retries_fail_after_four_attempts_naming_endpoint_and_status(simulator, tmp_path):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=-1, status=503))
+    with pytest.raises(AnalyticsApiError, match=r"GET /v3/workflows failed after 3 retries.*503"):
+        _client(simulator, tmp_path).get_json("/v3/workflows")
+    assert _statuses(simulator) == [503] * 4
+
+
+def test_max_retries_is_configurable(simulator, tmp_path):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=-1, status=500))
+    with pytest.raises(AnalyticsApiError):
+        _client(simulator, tmp_path, max_retries=1).get_json("/v3/workflows")
+    assert _statuses(simulator) == [500, 500]
+
+
+def test_retry_after_is_honoured_and_capped(simulator, tmp_path):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=1, status=429, retry_after=30))
+    client = _client(simulator, tmp_path, max_retry_delay=0.5)
+    started = time.monotonic()
+    client.get_json("/v3/workflows")
+    assert 0.5 <= time.monotonic() - started < 2.5
+    assert client.stats.seconds_waiting == pytest.approx(0.5)
+
+
+def test_wrong_key_fails_at_once_naming_the_setting_not_the_key(simulator, tmp_path):
+    wrong = "wrong-key-4242-SECRET"
+    with pytest.raises(AnalyticsApiError) as caught:
+        _client(simulator, tmp_path, api_key=wrong).get_json("/v3/workflows")
+    text = f"{caught.value} {caught.value!r}"
+    assert "401" in text and "ANALYTICS_API_KEY" in text
+    assert wrong not in text and API_KEY not in text
+    assert _statuses(simulator) == [401]
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_client_errors_are_not_retried(simulator, tmp_path, status):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=-1, status=status))
+    with pytest.raises(AnalyticsApiError, match=f"HTTP {status}") as caught:
+        _client(simulator, tmp_path).get_json("/v3/workflows")
+    assert caught.value.status == status
+    assert _statuses(simulator) == [status]
+
+
+def test_an_unreachable_host_fails_fast_naming_the_base_url_variable(simulator, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = _client(simulator, tmp_path, base_url=f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(AnalyticsApiError, match="ANALYTICS_API_BASE_URL"):
+        client.get_json("/v3/workflows")
+    assert time.monotonic() - started < 2
+
+
+def test_a_dropped_connection_is_retried(simulator, tmp_path):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=1, kind="drop"))
+    client = _client(simulator, tmp_path)
+    assert isinstance(client.get_json("/v3/workflows"), list)
+    assert client.stats.requests == 2
+
+
+def test_an_html_body_is_an_error_naming_the_endpoint(simulator, tmp_path):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=1, kind="html"))
+    with pytest.raises(AnalyticsApiError, match="GET /v3/workflows .*not valid JSON"):
+        _client(simulator, tmp_path).get_json("/v3/workflows")
+
+
+def test_project_id_header_is_sent_only_when_configured(simulator, tmp_path):
+    _client(simulator, tmp_path).get_json("/v3/workflows")
+    _client(simulator, tmp_path, project_id="proj-9").get_json("/v3/workflows")
+    assert [r.project_id_header for r in simulator.requests] == [None, "proj-9"]

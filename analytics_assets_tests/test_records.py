@@ -1,0 +1,105 @@
+"""Row shaping rules, as pure functions: envelopes, coercion, the filter, result identity."""
+
+import pytest
+
+from analytics_assets.client import AnalyticsApiError
+from analytics_assets.records import (
+    ResultRowIdentity,
+    coerce_count,
+    is_successful,
+    normalize_job,
+    result_record,
+    unwrap_list,
+    unwrap_workspace,
+)
+
+
+def test_lists_arrive_bare_or_in_a_data_envelope():
+    assert unwrap_list([{"uid": "a"}], "/x") == [{"uid": "a"}]
+    assert unwrap_list({"data": [{"uid": "a"}]}, "/x") == [{"uid": "a"}]
+    assert unwrap_list({"data": []}, "/x") == []
+
+
+@pytest.mark.parametrize("body", [{"unexpected": True}, "text", [1, 2], {"data": {"a": 1}}])
+def test_a_body_without_a_list_of_objects_is_an_error_naming_the_endpoint(body):
+    with pytest.raises(AnalyticsApiError, match="/v3/workflows"):
+        unwrap_list(body, "/v3/workflows")
+
+
+def test_workspace_arrives_bare_wrapped_or_as_a_one_element_list():
+    ws = {"name": "acme", "tasks_left": 3}
+    assert unwrap_workspace(ws, "/w") == ws
+    assert unwrap_workspace({"data": ws}, "/w") == ws
+    assert unwrap_workspace([ws], "/w") == ws
+    with pytest.raises(AnalyticsApiError, match="'name'"):
+        unwrap_workspace({"data": {"email": "x"}}, "/w")
+
+
+@pytest.mark.parametrize(("raw", "value"), [(5, 5), ("12", 12), (3.0, 3), (None, None)])
+def test_counts_are_coerced_only_when_unambiguous(raw, value):
+    assert coerce_count(raw, "total_row_count", "j") == value
+
+
+@pytest.mark.parametrize("raw", ["abc", 3.5, True, [], "1e3"])
+def test_unreadable_counts_fail_naming_job_and_field(raw):
+    with pytest.raises(AnalyticsApiError, match="job 'j1': field 'total_row_count'"):
+        coerce_count(raw, "total_row_count", "j1")
+
+
+def test_normalize_job_adds_the_workflow_and_rejects_a_numeric_status():
+    assert normalize_job({"uid": "j", "total_row_count": "4"}, "w") == {
+        "uid": "j",
+        "total_row_count": 4,
+        "workflow_uid": "w",
+    }
+    with pytest.raises(AnalyticsApiError, match="'status'"):
+        normalize_job({"uid": "j", "status": 5}, "w")
+
+
+@pytest.mark.parametrize(
+    ("status", "count", "expected"),
+    [
+        ("finished", 5, True),
+        ("finished", 0, False),
+        ("finished", None, False),
+        ("warning", 5, False),
+        (None, 5, False),
+        ("completed", 5, False),
+    ],
+)
+def test_successful_means_finished_with_rows_and_is_null_safe(status, count, expected):
+    assert is_successful({"status": status, "total_row_count": count}) is expected
+
+
+def test_a_string_count_passes_the_filter_after_normalizing():
+    job = normalize_job({"uid": "j", "status": "finished", "total_row_count": "12"}, "w")
+    assert is_successful(job)
+
+
+def test_identical_rows_get_distinct_ids_that_repeat_on_a_rerun():
+    rows = [{"a": 1}, {"a": 1}, {"b": 2}]
+    first = [ResultRowIdentity("job").next_id(r) for r in rows[:1]]
+    identity = ResultRowIdentity("job")
+    ids = [identity.next_id(r) for r in rows]
+    again = ResultRowIdentity("job")
+    assert ids == [again.next_id(r) for r in rows]
+    assert len(set(ids)) == 3 and ids[0] == first[0]
+    other = ResultRowIdentity("other-job")
+    assert other.next_id(rows[0]) != ids[0]
+    reordered = ResultRowIdentity("job")
+    assert reordered.next_id({"b": 2}) == ids[2]
+
+
+def test_result_record_keeps_sent_ids_and_wraps_raw_rows():
+    identity = ResultRowIdentity("job")
+    spec = {"job_result_id": "r1", "extracted_at": "2024-01-01T00:00:00", "results": {"a": 1}}
+    assert result_record(spec, identity=identity, workflow_uid="w", extracted_at="now") == {
+        "job_result_id": "r1",
+        "job_uid": "job",
+        "workflow_uid": "w",
+        "extracted_at": "2024-01-01T00:00:00",
+        "results": {"a": 1},
+    }
+    raw = result_record({"a": 1}, identity=identity, workflow_uid="w", extracted_at="now")
+    assert raw["results"] == {"a": 1} and raw["extracted_at"] == "now"
+    assert raw["job_result_id"] == ResultRowIdentity("job").next_id({"a": 1})
