@@ -10,13 +10,14 @@ Three multi-assets, because they differ in partitioning and because the blocking
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, Config, MaterializeResult
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult
 from dagster_dlt import DagsterDltResource, dlt_assets
 from pydantic import Field
 
 from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient
 from analytics_assets.partitions import workflow_uids
+from analytics_assets.progress import Progress
 from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.runs import nothing_to_load, results_plan, run_dlt
 from analytics_assets.source import analytics_source
@@ -24,6 +25,10 @@ from analytics_assets.translator import AnalyticsDltTranslator
 from analytics_assets.warehouse import make_pipeline
 
 translator = AnalyticsDltTranslator()
+
+# A backfill of many workflows is one run and one dlt load, not a run per partition: a
+# Dagster run and a dlt load each cost seconds, the rows of a small workflow milliseconds.
+BACKFILL_POLICY = BackfillPolicy.single_run()
 
 
 class JobResultsConfig(Config):
@@ -66,28 +71,31 @@ def workspace_assets(
     name="analytics_workflow_jobs_assets",
     dagster_dlt_translator=translator,
     partitions_def=workflow_uids,
+    backfill_policy=BACKFILL_POLICY,
     pool=c.WAREHOUSE_POOL,
 )
 def workflow_jobs_assets(
     context: AssetExecutionContext, dlt: DagsterDltResource, analytics_api: AnalyticsApiResource
 ) -> Iterator[Any]:
-    """Load one workflow's jobs, and the successful ones, from a single jobs request."""
+    """Load the workflows' jobs, and the successful ones, from one jobs request per workflow."""
     settings = analytics_api.settings()
-    uid = context.partition_key
+    uids = list(context.partition_keys)
     client = AnalyticsApiClient(settings, context.log)
-    source = analytics_source(settings, workflow_uid=uid, client=client).with_resources(
-        c.JOBS, c.SUCCESSFUL_JOBS
-    )
-    pipeline = make_pipeline(settings, uid)
-    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client)
+    progress = Progress(context.log, workflows_total=len(uids))
+    source = analytics_source(
+        settings, workflow_uids=uids, client=client, progress=progress
+    ).with_resources(c.JOBS, c.SUCCESSFUL_JOBS)
+    pipeline = make_pipeline(settings, uids)
+    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client, progress)
 
 
 @dlt_assets(
-    dlt_source=analytics_source(result_job_uids=[]).with_resources(c.JOB_RESULTS),
+    dlt_source=analytics_source(result_jobs=[]).with_resources(c.JOB_RESULTS),
     dlt_pipeline=make_pipeline(None),
     name="analytics_job_results_assets",
     dagster_dlt_translator=translator,
     partitions_def=workflow_uids,
+    backfill_policy=BACKFILL_POLICY,
     pool=c.WAREHOUSE_POOL,
 )
 def job_results_assets(
@@ -96,24 +104,24 @@ def job_results_assets(
     analytics_api: AnalyticsApiResource,
     config: JobResultsConfig,
 ) -> Iterator[Any]:
-    """Load the result rows of the workflow's successful jobs (as checked in the warehouse).
+    """Load the result rows of the workflows' successful jobs (as checked in the warehouse).
 
     Results of a finished job never change: jobs already loaded are skipped unless
     `full_refresh` is set in the run config.
     """
     settings = analytics_api.settings()
-    uid = context.partition_key
-    pipeline = make_pipeline(settings, uid)
-    successful, loaded = results_plan(pipeline, settings, uid)
-    pending = successful if config.full_refresh else [j for j in successful if j not in loaded]
-    context.log.info(
-        f"workflow {uid}: {len(successful)} successful job(s), {len(pending)} to fetch"
-    )
+    uids = list(context.partition_keys)
+    pipeline = make_pipeline(settings, uids)
+    successful, loaded = results_plan(pipeline, settings, uids)
+    pending = successful if config.full_refresh else [j for j in successful if j[0] not in loaded]
+    scope = f"workflow {uids[0]}" if len(uids) == 1 else f"{len(uids)} workflows"
+    context.log.info(f"{scope}: {len(successful)} successful job(s), {len(pending)} to fetch")
     if not pending:
         yield nothing_to_load(context, pipeline, settings, c.JOB_RESULTS)
         return
     client = AnalyticsApiClient(settings, context.log)
+    progress = Progress(context.log, jobs_total=len(pending))
     source = analytics_source(
-        settings, workflow_uid=uid, result_job_uids=pending, client=client
+        settings, result_jobs=pending, client=client, progress=progress
     ).with_resources(c.JOB_RESULTS)
-    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client)
+    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client, progress)

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from dagster import (
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
+)
 from dagster_dlt import DagsterDltResource
 from dlt.destinations.exceptions import DatabaseException
 from dlt.extract.source import DltSource
@@ -14,14 +24,23 @@ from dlt.pipeline.pipeline import Pipeline
 
 from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
+from analytics_assets.progress import Progress
 from analytics_assets.settings import ApiSettings
+from analytics_assets.source import JobRef
 from analytics_assets.translator import AnalyticsDltTranslator
-from analytics_assets.warehouse import WarehouseReader, reading, writer_lock
+from analytics_assets.warehouse import WarehouseReader, in_clause, reading, writer_lock
 
 
 def load_file_format(pipeline: Pipeline) -> str | None:
     # dlt's default INSERT path into DuckDB is ~5x slower and far hungrier than parquet.
     return "parquet" if pipeline.destination.destination_name == "duckdb" else None
+
+
+def run_partitions(context: AssetExecutionContext) -> list[str] | None:
+    """The workflow partitions this step loads (several in a single-run backfill), or None."""
+    if context.assets_def.partitions_def is None:
+        return None
+    return list(context.partition_keys)
 
 
 def run_dlt(
@@ -32,12 +51,14 @@ def run_dlt(
     settings: ApiSettings,
     translator: AnalyticsDltTranslator,
     client: AnalyticsApiClient,
+    progress: Progress | None = None,
 ) -> Iterator[MaterializeResult]:
     """Load `source` through dagster-dlt and yield one enriched result per selected asset."""
-    partition = context.partition_key if context.has_partition_key else None
+    partitions = run_partitions(context)
     # Arrow pages get dlt's row ids and load ids too, so every row is shaped like a dict row.
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    started = time.monotonic()
     with writer_lock(settings):
         try:
             results = list(
@@ -51,30 +72,96 @@ def run_dlt(
             )
         except PipelineStepFailed as exc:
             raise _failure(exc) from None
-        scope = [partition] if partition else None
+        tables = [r.asset_key.path[-1] for r in results if r.asset_key]
         with reading(pipeline) as warehouse:
-            counts = {
-                r.asset_key.path[-1]: warehouse.count(r.asset_key.path[-1], scope)
-                for r in results
-                if r.asset_key
-            }
+            counts = {table: warehouse.partition_counts(table, partitions) for table in tables}
             previews = {
                 table: _preview(warehouse, table, PREVIEW_COLUMNS[table])
-                for table in counts
+                for table in tables
                 if table in PREVIEW_COLUMNS
             }
+    if progress:
+        progress.finish()
     for result in results:
         table = result.asset_key.path[-1] if result.asset_key else ""
-        count_key = "dagster/partition_row_count" if partition else "dagster/row_count"
         metadata = {
             **(result.metadata or {}),
-            count_key: MetadataValue.int(counts.get(table, 0)),
+            **table_metadata(pipeline, table, result.metadata or {}),
             "api_requests": MetadataValue.int(client.stats.requests),
             "api_retries": MetadataValue.int(client.stats.retries),
+            "duration_seconds": MetadataValue.float(round(time.monotonic() - started, 3)),
         }
+        if progress and table == c.JOB_RESULTS:
+            metadata["result_pages"] = MetadataValue.int(progress.pages)
         if previews.get(table):
             metadata["preview"] = MetadataValue.md(previews[table])
-        yield MaterializeResult(asset_key=result.asset_key, metadata=metadata)
+        yield materialization(context, table, metadata, counts.get(table, {}), partitions)
+
+
+def materialization(
+    context: AssetExecutionContext,
+    table: str,
+    metadata: dict[str, Any],
+    counts: dict[str | None, int],
+    partitions: list[str] | None,
+) -> MaterializeResult:
+    """The result of one asset, with row counts per partition when a run loads several.
+
+    Dagster gives every partition of a multi-partition run the result's metadata; counts
+    that differ per partition go in through `add_asset_metadata`, before the result.
+    """
+    if partitions is None:
+        metadata["dagster/row_count"] = MetadataValue.int(counts.get(None, 0))
+    elif len(partitions) == 1:
+        metadata["dagster/partition_row_count"] = MetadataValue.int(counts.get(partitions[0], 0))
+    else:
+        for partition in partitions:
+            context.add_asset_metadata(
+                {"dagster/partition_row_count": MetadataValue.int(counts.get(partition, 0))},
+                asset_key=table,
+                partition_key=partition,
+            )
+        metadata["partitions_in_run"] = MetadataValue.int(len(partitions))
+        metadata["rows_in_run_partitions"] = MetadataValue.int(sum(counts.values()))
+    return MaterializeResult(asset_key=table, metadata=metadata)
+
+
+def table_metadata(pipeline: Pipeline, table: str, loaded: Mapping[str, Any]) -> dict[str, Any]:
+    """Table name and column schema on every materialization.
+
+    dagster-dlt sets them only when a load changed the schema; a user looking at any
+    materialization should still see where the rows are and what they look like.
+    """
+    destination = pipeline.destination.destination_name
+    metadata: dict[str, Any] = {}
+    if "dagster/table_name" not in loaded:
+        metadata["dagster/table_name"] = f"{destination}.{c.DATASET_NAME}.{table}"
+    if not _has_columns(loaded.get("dagster/column_schema")):
+        columns = _known_columns(pipeline, table)
+        if columns:
+            metadata["dagster/column_schema"] = TableSchema(columns=columns)
+    return metadata
+
+
+def _has_columns(schema: Any) -> bool:
+    value = getattr(schema, "value", schema)
+    return bool(getattr(value, "columns", None))
+
+
+def _known_columns(pipeline: Pipeline, table: str) -> list[TableColumn]:
+    if not pipeline.default_schema_name:
+        return []
+    schema = pipeline.default_schema
+    if table not in schema.tables:
+        return []
+    return [
+        TableColumn(
+            name=name,
+            type=str(column.get("data_type", "text")),
+            constraints=TableColumnConstraints(nullable=bool(column.get("nullable", True))),
+        )
+        for name, column in schema.get_table_columns(table).items()
+    ]
 
 
 # Small tables get a few rows in the UI; the per-workflow tables are too wide and too many.
@@ -99,9 +186,10 @@ def _preview(warehouse: WarehouseReader, table: str, columns: tuple[str, ...]) -
 
 
 def results_plan(
-    pipeline: Pipeline, settings: ApiSettings, workflow_uid: str
-) -> tuple[list[str], set[str]]:
-    """The workflow's successful jobs (as checked in the warehouse) and those with results.
+    pipeline: Pipeline, settings: ApiSettings, workflow_uids: list[str]
+) -> tuple[list[JobRef], set[str]]:
+    """The successful jobs of these workflows (as checked in the warehouse), as
+    (job uid, workflow uid), and the uids of those whose results are loaded.
 
     A finished job's results never change, and dlt merges a load into `job_results` in one
     transaction, so a job uid present there means all of its rows are there.
@@ -110,29 +198,29 @@ def results_plan(
         successful = warehouse.table(c.SUCCESSFUL_JOBS)
         if successful is None:
             return [], set()
-        sql = f"SELECT uid FROM {successful} WHERE workflow_uid = %s ORDER BY uid"
-        uids = [row[0] for row in warehouse.rows(sql, workflow_uid)]
+        where = in_clause(workflow_uids)
+        sql = f"SELECT uid, workflow_uid FROM {successful} WHERE {where} ORDER BY workflow_uid, uid"
+        jobs = [(row[0], row[1]) for row in warehouse.rows(sql, *workflow_uids)]
         results = warehouse.table(c.JOB_RESULTS)
         if results is None:
-            return uids, set()
-        sql = f"SELECT DISTINCT job_uid FROM {results} WHERE workflow_uid = %s"
-        return uids, {row[0] for row in warehouse.rows(sql, workflow_uid)}
+            return jobs, set()
+        sql = f"SELECT DISTINCT job_uid FROM {results} WHERE {where}"
+        return jobs, {row[0] for row in warehouse.rows(sql, *workflow_uids)}
 
 
 def nothing_to_load(
     context: AssetExecutionContext, pipeline: Pipeline, settings: ApiSettings, asset: str
 ) -> MaterializeResult:
     """Materialize without a dlt run (saves its ~1 s fixed cost) when no request is needed."""
+    partitions = run_partitions(context)
     with writer_lock(settings), reading(pipeline) as warehouse:
-        rows = warehouse.count(asset, [context.partition_key])
-    return MaterializeResult(
-        asset_key=asset,
-        metadata={
-            "dagster/partition_row_count": MetadataValue.int(rows),
-            "api_requests": MetadataValue.int(0),
-            "rows_loaded": MetadataValue.int(0),
-        },
-    )
+        counts = warehouse.partition_counts(asset, partitions)
+    metadata = {
+        **table_metadata(pipeline, asset, {}),
+        "api_requests": MetadataValue.int(0),
+        "rows_loaded": MetadataValue.int(0),
+    }
+    return materialization(context, asset, metadata, counts, partitions)
 
 
 def _failure(exc: PipelineStepFailed) -> Exception:

@@ -3,10 +3,10 @@
     pipeline = dlt.pipeline("analytics", destination="duckdb", dataset_name="analytics")
     pipeline.run(analytics_source(resolve_settings()))
 
-Without `workflow_uid` the job resources walk every workflow; with it they load one
-workflow (one Dagster partition). `jobs` and `successful_jobs` share one request per
-workflow: `successful_jobs` is a dlt transformer fed by `jobs`, and `job_results` is fed by
-`successful_jobs`, or by `result_job_uids` when the caller already knows which jobs succeeded
+Without `workflow_uids` the job resources walk every workflow; with them they load those
+workflows (the Dagster partitions of one run). `jobs` and `successful_jobs` share one request
+per workflow: `successful_jobs` is a dlt transformer fed by `jobs`, and `job_results` is fed
+by `successful_jobs`, or by `result_jobs` when the caller already knows which jobs succeeded
 (the Dagster asset reads them from the checked warehouse table).
 """
 
@@ -26,6 +26,7 @@ from analytics_assets import constants as c
 from analytics_assets.arrow_pages import page_table
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.paging import iter_result_pages, prefetched
+from analytics_assets.progress import Progress
 from analytics_assets.records import (
     ResultRowIdentity,
     is_successful,
@@ -57,6 +58,10 @@ RESULT_COLUMNS: dict[str, Any] = {
     "workflow_uid": {"data_type": "text", "nullable": False},
     "extracted_at": {"data_type": "timestamp"},
 }
+
+
+# (job uid, workflow uid): a job whose results to load, and the partition its rows belong to.
+JobRef = tuple[str, str]
 
 
 class LazyClient:
@@ -129,7 +134,11 @@ def _job_pages(
 
 
 def iter_job_results(
-    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any, arrow: bool = True
+    api: AnalyticsApiClient,
+    jobs: Iterable[dict[str, Any]],
+    log: Any,
+    arrow: bool = True,
+    progress: Progress | None = None,
 ) -> Iterator[list[dict[str, Any]] | pa.Table]:
     """Every result row of the given jobs, one list (or Arrow table) per API page.
 
@@ -151,22 +160,27 @@ def iter_job_results(
             for item in page
         ]
         table = page_table(records) if arrow else None
+        if progress:
+            progress.page_loaded(str(job["uid"]), len(records))
         yield table if table is not None else records
 
 
 @dlt.source(name=c.SOURCE_NAME, max_table_nesting=2)
 def analytics_source(
     settings: ApiSettings | None = None,
-    workflow_uid: str | None = None,
-    result_job_uids: Sequence[str] | None = None,
+    workflow_uids: Sequence[str] | None = None,
+    result_jobs: Sequence[JobRef] | None = None,
     log: Any = None,
     client: AnalyticsApiClient | None = None,
     arrow: bool = True,
+    progress: Progress | None = None,
 ) -> Sequence[DltResource]:
     """The five API resources as dlt resources, merged on their own primary keys.
 
-    Pass `client` to share one HTTP client (and its request counters) with the caller;
-    `arrow=False` yields result pages as dicts (dlt's slower, fully general path).
+    `result_jobs` are (job uid, workflow uid) pairs whose results to load. Pass `client` to
+    share one HTTP client (and its request counters) with the caller; `arrow=False` yields
+    result pages as dicts (dlt's slower, fully general path); `progress` is told of every
+    workflow listed and every result page loaded.
     """
     lazy = LazyClient(settings, log, client)
 
@@ -183,12 +197,14 @@ def analytics_source(
     @dlt.resource(name=c.JOBS, primary_key="uid", write_disposition="merge", columns=JOB_COLUMNS)
     def jobs() -> Iterator[list[dict[str, Any]]]:
         """Every job the API lists for the workflow (about the last two months), any status."""
-        if workflow_uid is not None:
-            uids = [workflow_uid]
+        if workflow_uids is not None:
+            uids = list(workflow_uids)
         else:
             uids = [w["uid"] for w in fetch_workflows(lazy.client)]
         for uid in uids:
             rows = fetch_jobs(lazy.client, uid, lazy.log)
+            if progress:
+                progress.workflow_listed(len(rows))
             if rows:
                 yield rows
 
@@ -209,7 +225,7 @@ def analytics_source(
     )
     def job_results_of(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
-        yield from iter_job_results(lazy.client, rows, lazy.log, arrow)
+        yield from iter_job_results(lazy.client, rows, lazy.log, arrow, progress)
 
     @dlt.resource(
         name=c.JOB_RESULTS,
@@ -219,10 +235,10 @@ def analytics_source(
     )
     def job_results_known() -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
-        known = [{"uid": u, "workflow_uid": workflow_uid} for u in result_job_uids or ()]
-        yield from iter_job_results(lazy.client, known, lazy.log, arrow)
+        known = [{"uid": job, "workflow_uid": workflow} for job, workflow in result_jobs or ()]
+        yield from iter_job_results(lazy.client, known, lazy.log, arrow, progress)
 
     jobs_resource = jobs()
     successful = jobs_resource | successful_jobs
-    results = job_results_known() if result_job_uids is not None else successful | job_results_of
+    results = job_results_known() if result_jobs is not None else successful | job_results_of
     return workspace(), workflows(), jobs_resource, successful, results

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dlt
@@ -30,27 +30,36 @@ LOCK_TIMEOUT_SECONDS = 3600
 DUCKDB_CONFIG = {"preserve_insertion_order": False, "memory_limit": "256MB"}
 
 
-def pipeline_name(workflow_uid: str | None = None) -> str:
-    """`analytics` for the workspace assets, `analytics_wf_<uid>_<hash>` per partition.
+def pipeline_name(workflow_uids: str | Sequence[str] | None = None) -> str:
+    """`analytics` for the workspace assets, `analytics_wf_<uid>_<hash>` per partition, and
+    `analytics_batch_<count>_<hash>` for a run of several partitions (a single-run backfill).
 
-    The hash keeps names unique and file-system safe whatever characters a uid holds.
+    The hash keeps names unique and file-system safe whatever characters a uid holds; a
+    re-run of the same partitions finds the same working folder (and any package a killed
+    run left behind).
     """
-    if workflow_uid is None:
+    if workflow_uids is None:
         return c.SOURCE_NAME
-    safe = re.sub(r"[^A-Za-z0-9]+", "_", workflow_uid).strip("_")[:40]
-    digest = hashlib.sha1(workflow_uid.encode()).hexdigest()[:8]
-    return f"{c.SOURCE_NAME}_wf_{safe}_{digest}"
+    uids = [workflow_uids] if isinstance(workflow_uids, str) else sorted(workflow_uids)
+    digest = hashlib.sha1("\n".join(uids).encode()).hexdigest()
+    if len(uids) != 1:
+        return f"{c.SOURCE_NAME}_batch_{len(uids)}_{digest[:12]}"
+    safe = re.sub(r"[^A-Za-z0-9]+", "_", uids[0]).strip("_")[:40]
+    return f"{c.SOURCE_NAME}_wf_{safe}_{digest[:8]}"
 
 
 def make_pipeline(
-    settings: ApiSettings | None, workflow_uid: str | None = None, *, name: str | None = None
+    settings: ApiSettings | None,
+    workflow_uids: str | Sequence[str] | None = None,
+    *,
+    name: str | None = None,
 ) -> Pipeline:
     """A dlt pipeline writing dataset `analytics` of the configured DuckDB file.
 
     `name` overrides the pipeline name, e.g. for read-only use that must not touch the
     working folder of a pipeline another run may be writing.
     """
-    name = name or pipeline_name(workflow_uid)
+    name = name or pipeline_name(workflow_uids)
     if settings is None:  # definition time: only names matter, nothing is opened
         return dlt.pipeline(
             pipeline_name=name,
@@ -107,6 +116,22 @@ class WarehouseReader:
             return self.rows(f"SELECT count(*) FROM {qualified}")[0][0]
         sql = f"SELECT count(*) FROM {qualified} WHERE {in_clause(workflow_uids)}"
         return self.rows(sql, *workflow_uids)[0][0]
+
+    def partition_counts(
+        self, table: str, workflow_uids: list[str] | None
+    ) -> dict[str | None, int]:
+        """Rows per workflow partition (every key present), or {None: rows} unpartitioned."""
+        if workflow_uids is None:
+            return {None: self.count(table)}
+        counts: dict[str | None, int] = dict.fromkeys(workflow_uids, 0)
+        qualified = self.table(table)
+        if qualified is not None and workflow_uids:
+            sql = (
+                f"SELECT workflow_uid, count(*) FROM {qualified} "
+                f"WHERE {in_clause(workflow_uids)} GROUP BY workflow_uid"
+            )
+            counts.update(dict(self.rows(sql, *workflow_uids)))
+        return counts
 
 
 def in_clause(workflow_uids: list[str], column: str = "workflow_uid") -> str:
