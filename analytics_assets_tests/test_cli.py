@@ -41,9 +41,12 @@ def cli_env(simulator, duckdb_path, tmp_path) -> dict[str, str]:
     return env
 
 
-def materialize(env: dict[str, str], select: str, partition: str | None = None):
+def materialize(
+    env: dict[str, str], select: str, partition: str | None = None, partition_range: str = ""
+):
     cmd = [DAGSTER, "asset", "materialize", "-m", "analytics_assets.definitions"]
     cmd += ["--select", select] + (["--partition", partition] if partition else [])
+    cmd += ["--partition-range", partition_range] if partition_range else []
     return subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -83,6 +86,24 @@ def test_readme_cli_recipe_loads_workspace_then_a_partition(cli_env, sim_data, d
     )
     assert _check_evaluations(cli_env) == [True]
     assert API_KEY.encode() not in duckdb_path.read_bytes()
+
+
+def test_readme_cli_recipe_for_every_partition_is_one_run(cli_env, sim_data, duckdb_path):
+    finish(materialize(cli_env, "workspace,workflows"))
+    with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        uids = instance.get_dynamic_partitions("workflow_uids")
+    everything = f"{uids[0]}...{uids[-1]}"
+    finish(materialize(cli_env, "jobs,successful_jobs,job_results", partition_range=everything))
+    jobs = sim_data.all_jobs()
+    successful = [j for j in jobs if is_successful(j)]
+    assert count(duckdb_path, "jobs") == len(jobs)
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == sum(
+        len(sim_data.results[j["uid"]]) for j in successful
+    )
+    assert _check_evaluations(cli_env) == [True]
+    with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        assert len(instance.get_runs()) == 2
 
 
 def test_concurrent_partition_runs_all_succeed_without_losing_rows(cli_env, sim_data, duckdb_path):
