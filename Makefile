@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install demo test dev lint bench clean
+.PHONY: install demo test dev lint bench bench-backfill clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -30,6 +30,9 @@ dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an
 
 bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=200000 by default).
 	$(PY) -m analytics_assets.benchmark --rows $(or $(ROWS),200000)
+
+bench-backfill: install  ## 300 small workflow partitions in one backfill vs the same rows in one.
+	$(PY) -m analytics_assets.benchmark.backfill --workflows $(or $(WORKFLOWS),300)
 
 lint: install  ## ruff: lint and formatting.
 	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests

@@ -18,33 +18,27 @@ _REQUIRED = ("job_result_id", "job_uid", "workflow_uid")
 
 
 def page_table(records: list[dict[str, Any]]) -> pa.Table | None:
-    """An Arrow table for one page of `result_record`s, or None to use dicts instead."""
+    """An Arrow table for a batch of `result_record`s, or None to use dicts instead."""
     if not records:
         return None
-    columns: dict[str, list[Any]] = {name: [] for name in _REQUIRED}
-    columns["extracted_at"] = []
-    for position, record in enumerate(records):
-        for name in _REQUIRED:
-            columns[name].append(record[name])
-        columns["extracted_at"].append(record["extracted_at"])
-        for key, value in record["results"].items():
-            if value is None:
-                continue
-            if isinstance(value, (dict, list)):
-                return None
-            # Keys vary between rows: every column is as long as the page, None where absent.
-            column = columns.setdefault(f"results__{key}", [None] * position)
-            column.extend([None] * (position - len(column)))
-            column.append(value)
     size = len(records)
+    raw = [record["results"] for record in records]
+    # Keys vary between rows: the union, in first-seen order, each column None where absent.
+    keys = dict.fromkeys(key for row in raw for key in row)
+    columns: dict[str, list[Any]] = {
+        name: [record[name] for record in records] for name in (*_REQUIRED, "extracted_at")
+    }
+    for key in keys:
+        columns[f"results__{key}"] = [row.get(key) for row in raw]
     fields, arrays = [], []
     try:
         for name, values in columns.items():
-            values.extend([None] * (size - len(values)))
             array = pa.array(values)
+            if pa.types.is_nested(array.type):
+                return None  # a nested dict or list: dlt's normalizer makes child tables of it
             if name == "extracted_at":
                 array = array.cast(_TIMESTAMP)  # ISO-8601 text, as dlt would coerce it
-            if name != "extracted_at" and array.null_count == size:
+            elif array.null_count == size:
                 continue  # dicts would not create a column that is null on every row either
             fields.append(pa.field(name, array.type, nullable=name not in _REQUIRED))
             arrays.append(array)

@@ -133,6 +133,11 @@ def _job_pages(
             yield job, page
 
 
+# dlt spends ~10 ms on every item it extracts (it infers an Arrow table's schema each time):
+# small pages are gathered into items of about this many rows. Memory stays a few MB.
+BATCH_ROWS = 5000
+
+
 def iter_job_results(
     api: AnalyticsApiClient,
     jobs: Iterable[dict[str, Any]],
@@ -140,17 +145,18 @@ def iter_job_results(
     arrow: bool = True,
     progress: Progress | None = None,
 ) -> Iterator[list[dict[str, Any]] | pa.Table]:
-    """Every result row of the given jobs, one list (or Arrow table) per API page.
+    """Every result row of the given jobs, in lists (or Arrow tables) of whole API pages.
 
     Pages are fetched a few ahead in a background thread while this one shapes rows.
     """
     identity: ResultRowIdentity | None = None
     extracted_at = utc_now_iso()
+    batch: list[dict[str, Any]] = []
     for job, page in prefetched(_job_pages(api, jobs, log)):
         if identity is None or identity.job_uid != str(job["uid"]):
             identity = ResultRowIdentity(str(job["uid"]))
             extracted_at = utc_now_iso()
-        records = [
+        batch += [
             result_record(
                 item,
                 identity=identity,
@@ -159,10 +165,18 @@ def iter_job_results(
             )
             for item in page
         ]
-        table = page_table(records) if arrow else None
         if progress:
-            progress.page_loaded(str(job["uid"]), len(records))
-        yield table if table is not None else records
+            progress.page_loaded(str(job["uid"]), len(page))
+        if len(batch) >= BATCH_ROWS:
+            yield _item(batch, arrow)
+            batch = []
+    if batch:
+        yield _item(batch, arrow)
+
+
+def _item(records: list[dict[str, Any]], arrow: bool) -> list[dict[str, Any]] | pa.Table:
+    table = page_table(records) if arrow else None
+    return table if table is not None else records
 
 
 @dlt.source(name=c.SOURCE_NAME, max_table_nesting=2)

@@ -1,0 +1,118 @@
+"""`make bench-backfill`: many small workflow partitions in one backfill vs the same rows in one.
+
+    python -m analytics_assets.benchmark.backfill [--workflows 300] [--rows-per-workflow 100]
+
+Two simulators serve the same rows in jobs of the same size: one spread over `--workflows`
+workflows, one in a single workflow. Each gets `dagster asset materialize` for the workspace
+assets, then the per-workflow assets: every partition as one `--partition-range` run, against
+the single partition. The ratio of the two, and the overhead per extra partition, is the cost
+of partitioning by workflow.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from analytics_assets.benchmark.__main__ import BIN, KEY, ROOT, _start_simulator, _workflow_uids
+from analytics_assets.benchmark.measure import Measurement, measure
+
+CLI = [str(BIN / "dagster"), "asset", "materialize", "-m", "analytics_assets.definitions"]
+PER_WORKFLOW = ["--select", "jobs,successful_jobs,job_results"]
+
+
+def _load(label: str, workflows: int, rows: int, rows_per_job: int, work: Path) -> Measurement:
+    sim, url = _start_simulator(rows, workflows, rows_per_job)
+    try:
+        home = work / label / "dagster_home"
+        home.mkdir(parents=True)
+        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")},
+            "DAGSTER_HOME": str(home),
+            "ANALYTICS_API_BASE_URL": url,
+            "ANALYTICS_API_KEY": KEY,
+            "ANALYTICS_DUCKDB_PATH": str(work / label / "w.duckdb"),
+        }
+        measure(
+            f"{label}: workspace,workflows",
+            [*CLI, "--select", "workspace,workflows"],
+            env,
+            str(ROOT),
+            url,
+        )
+        data_uids = _workflow_uids(url)[:-1]  # the last workflow is the empty one
+        target = (
+            ["--partition", data_uids[0]]
+            if len(data_uids) == 1
+            else ["--partition-range", f"{data_uids[0]}...{data_uids[-1]}"]
+        )
+        return measure(
+            f"{label}: {len(data_uids)} partition(s)",
+            [*CLI, *PER_WORKFLOW, *target],
+            env,
+            str(ROOT),
+            url,
+        )
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=300)
+    parser.add_argument("--rows-per-workflow", type=int, default=100)
+    parser.add_argument("--out", default="bench_results")
+    args = parser.parse_args()
+    rows = args.workflows * args.rows_per_workflow
+    with tempfile.TemporaryDirectory(prefix="analytics-bench-backfill-") as tmp:
+        work = Path(tmp)
+        many = _load("backfill", args.workflows, rows, args.rows_per_workflow, work)
+        one = _load("one partition", 1, rows, args.rows_per_workflow, work)
+    report = {
+        "workflows": args.workflows,
+        "rows": rows,
+        "runs": [
+            {
+                "name": m.name,
+                "seconds": round(m.seconds, 2),
+                "peak_rss_mb": round(m.peak_rss_mb),
+                "requests": m.requests,
+                "results_requests": m.result_requests,
+            }
+            for m in (many, one)
+        ],
+        "ratio_backfill_over_one_partition": round(many.seconds / one.seconds, 2),
+        "overhead_ms_per_extra_partition": round(
+            (many.seconds - one.seconds) / max(args.workflows - 1, 1) * 1000, 1
+        ),
+    }
+    print(f"\n{rows} rows in jobs of {args.rows_per_workflow} rows")
+    print(f"{'run':<36}{'s':>8}{'peak MB':>9}{'req':>7}{'res req':>8}")
+    for r in report["runs"]:
+        print(
+            f"{r['name']:<36}{r['seconds']:>8}{r['peak_rss_mb']:>9}{r['requests']:>7}"
+            f"{r['results_requests']:>8}"
+        )
+    print(
+        f"backfill / one partition: {report['ratio_backfill_over_one_partition']} (target < 3); "
+        f"{report['overhead_ms_per_extra_partition']} ms per extra partition"
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench_backfill_{args.workflows}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    print(f"bench took {time.perf_counter() - started:.1f} s")
+    sys.exit(code)
