@@ -25,6 +25,9 @@ from analytics_assets.translator import AnalyticsDltTranslator
 from analytics_assets.warehouse import make_pipeline
 
 translator = AnalyticsDltTranslator()
+# What the decorators read at import (names, destination type). One object, because each
+# dlt.pipeline() costs a few hundred ms of the code location's import; runs build their own.
+DEFINITION_PIPELINE = make_pipeline(None)
 
 # A backfill of many workflows is one run and one dlt load, not a run per partition: a
 # Dagster run and a dlt load each cost seconds, the rows of a small workflow milliseconds.
@@ -42,7 +45,7 @@ class JobResultsConfig(Config):
 
 @dlt_assets(
     dlt_source=analytics_source().with_resources(c.WORKSPACE, c.WORKFLOWS),
-    dlt_pipeline=make_pipeline(None),
+    dlt_pipeline=DEFINITION_PIPELINE,
     name="analytics_workspace_assets",
     dagster_dlt_translator=translator,
     pool=c.WAREHOUSE_POOL,
@@ -67,7 +70,7 @@ def workspace_assets(
 
 @dlt_assets(
     dlt_source=analytics_source().with_resources(c.JOBS, c.SUCCESSFUL_JOBS),
-    dlt_pipeline=make_pipeline(None),
+    dlt_pipeline=DEFINITION_PIPELINE,
     name="analytics_workflow_jobs_assets",
     dagster_dlt_translator=translator,
     partitions_def=workflow_uids,
@@ -91,7 +94,7 @@ def workflow_jobs_assets(
 
 @dlt_assets(
     dlt_source=analytics_source(result_jobs=[]).with_resources(c.JOB_RESULTS),
-    dlt_pipeline=make_pipeline(None),
+    dlt_pipeline=DEFINITION_PIPELINE,
     name="analytics_job_results_assets",
     dagster_dlt_translator=translator,
     partitions_def=workflow_uids,
