@@ -31,16 +31,29 @@ def _successful_jobs_filter(
     with writer_lock(settings), reading(pipeline) as warehouse:
         violating = _violating(warehouse, partitions)
         missing = _missing(warehouse, partitions)
-    return AssetCheckResult(
-        passed=not violating and not missing,
-        metadata={
-            "partitions_checked": MetadataValue.int(len(partitions)),
-            "violating_count": MetadataValue.int(len(violating)),
-            "violating_uids": MetadataValue.json(violating[:MAX_LISTED]),
-            "missing_count": MetadataValue.int(len(missing)),
-            "missing_uids": MetadataValue.json(missing[:MAX_LISTED]),
-        },
-    )
+        successful, jobs = warehouse.table(c.SUCCESSFUL_JOBS), warehouse.table(c.JOBS)
+    metadata = {
+        "partitions_checked": MetadataValue.int(len(partitions)),
+        "violating_count": MetadataValue.int(len(violating)),
+        "violating_uids": MetadataValue.json(violating[:MAX_LISTED]),
+        "missing_count": MetadataValue.int(len(missing)),
+        "missing_uids": MetadataValue.json(missing[:MAX_LISTED]),
+    }
+    # The way to the offending rows: the query that returns them, ready to paste.
+    if violating:
+        metadata["violating_rows_query"] = _sql(
+            f"SELECT * FROM {successful} WHERE NOT {FILTER_SQL}"
+        )
+    if missing:
+        metadata["missing_rows_query"] = _sql(
+            f"SELECT * FROM {jobs} WHERE {FILTER_SQL}\n"
+            f"  AND uid NOT IN (SELECT uid FROM {successful})"
+        )
+    return AssetCheckResult(passed=not violating and not missing, metadata=metadata)
+
+
+def _sql(query: str) -> MetadataValue:
+    return MetadataValue.md(f"```sql\n{query}\n```")
 
 
 # Partitioned checks are "preview" in dagster 1.13; they are what scopes the check to the

@@ -18,15 +18,26 @@ UPSTREAM = {
 }
 
 
+OWNERS = ["team:data-engineering"]
+
+
 class AnalyticsDltTranslator(DagsterDltTranslator):
     """Asset key = API resource name = table name."""
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
         spec = super().get_asset_spec(data)
         name = data.resource.name
+        key = data.resource.compute_table_schema().get("columns", {})
+        primary_key = ", ".join(n for n, col in key.items() if col.get("primary_key"))
+        where = (
+            f"\n\nTable `{c.DATASET_NAME}.{name}`, merged on `{primary_key}`: re-runs never "
+            "duplicate a row, and rows the API stops returning stay."
+        )
         return spec.replace_attributes(
             key=AssetKey(name),
             deps=[AssetKey(upstream) for upstream in UPSTREAM[name]],
+            description=(spec.description or "") + where,
             group_name="analytics",
+            owners=OWNERS,
             kinds={"dlt", "duckdb"},
         )

@@ -7,7 +7,7 @@ keeps jobs that aged out of the API's two-month window) and the run's check must
 import duckdb
 from dagster import AssetKey
 
-from analytics_assets_tests.conftest import load_everything, run_partition
+from analytics_assets_tests.conftest import fetch, load_everything, run_partition
 
 SEED_COLUMNS = "(uid, workflow_uid, status, total_row_count, _dlt_load_id, _dlt_id)"
 
@@ -53,6 +53,10 @@ def test_check_fails_naming_rows_that_violate_the_filter(
     assert not evaluation.passed
     assert evaluation.metadata["violating_uids"].value == ["bad-null-count", "bad-warning"]
     assert evaluation.metadata["missing_uids"].value == []
+    # The query in the metadata, run as given, returns exactly the offending rows.
+    sql = evaluation.metadata["violating_rows_query"].value.split("```sql\n")[1].split("\n```")[0]
+    rows = fetch(duckdb_path, f"SELECT uid FROM ({sql}) ORDER BY uid")
+    assert [r[0] for r in rows] == ["bad-null-count", "bad-warning"]
 
 
 def test_check_fails_when_a_successful_job_is_missing(
@@ -65,6 +69,9 @@ def test_check_fails_when_a_successful_job_is_missing(
     assert not evaluation.passed
     assert evaluation.metadata["missing_uids"].value == ["old-finished-job"]
     assert evaluation.metadata["violating_uids"].value == []
+    sql = evaluation.metadata["missing_rows_query"].value.split("```sql\n")[1].split("\n```")[0]
+    rows = fetch(duckdb_path, f"SELECT uid FROM ({sql}) ORDER BY uid")
+    assert [r[0] for r in rows] == ["old-finished-job"]
 
 
 def test_check_is_scoped_to_the_run_partition(defs, instance, simulator, sim_data, duckdb_path):
