@@ -193,3 +193,30 @@ def test_materializations_carry_row_counts_requests_and_previews(
         "successful_jobs": len(sim_data.successful_jobs(uid)),
         "job_results": sum(len(sim_data.results[j["uid"]]) for j in sim_data.successful_jobs(uid)),
     }
+
+
+def test_every_materialization_names_its_table_and_columns_even_without_new_rows(
+    defs, instance, simulator, sim_data
+):
+    assert run_workspace(defs, instance).success
+    uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+    first = run_partition(defs, instance, uid)
+    again = run_partition(defs, instance, uid)  # nothing new: job_results skips its dlt run
+    pages = sum(
+        -(-len(sim_data.results[j["uid"]]) // simulator.page_size)
+        for j in sim_data.successful_jobs(uid)
+    )
+    for run in (first, again):
+        for event in run.get_asset_materialization_events():
+            table = event.asset_key.to_user_string()
+            metadata = event.materialization.metadata
+            assert metadata["dagster/table_name"].value == f"duckdb.analytics.{table}"
+            columns = {col.name for col in metadata["dagster/column_schema"].value.columns}
+            assert {"uid" if table != "job_results" else "job_result_id", "workflow_uid"} <= columns
+    first_results = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in first.get_asset_materialization_events()
+    }["job_results"]
+    assert first_results["result_pages"].value == pages
+    assert first_results["api_requests"].value == pages
+    assert first_results["duration_seconds"].value > 0
