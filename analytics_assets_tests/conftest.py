@@ -6,6 +6,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import DagsterInstance, Definitions, instance_for_test
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from dagster_dlt import DagsterDltResource
 
 from analytics_assets.definitions import defs as product_defs
@@ -72,12 +76,20 @@ def run_partition(defs: Definitions, instance: DagsterInstance, uid: str, **kwar
     )
 
 
+def run_partition_range(defs: Definitions, instance: DagsterInstance, first: str, last: str, **kw):
+    """Several partitions in one run, as a single-run backfill launches them."""
+    return defs.resolve_job_def("workflow_partition_job").execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        **kw,
+    )
+
+
 def load_everything(defs: Definitions, instance: DagsterInstance) -> list[str]:
-    """The demo's full load: workspace assets, then every registered partition."""
+    """The demo's full load: workspace assets, then every registered partition in one run."""
     assert run_workspace(defs, instance).success
     uids = instance.get_dynamic_partitions("workflow_uids")
-    for uid in uids:
-        assert run_partition(defs, instance, uid).success
+    assert run_partition_range(defs, instance, uids[0], uids[-1]).success
     return uids
 
 

@@ -3,22 +3,10 @@
 import logging
 
 from dagster import AssetKey, DagsterEventType
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from analytics_assets.progress import Progress
 from analytics_assets.records import is_successful
-from analytics_assets_tests.conftest import count, fetch, run_workspace
-
-
-def run_range(defs, instance, first: str, last: str, **kwargs):
-    return defs.resolve_job_def("workflow_partition_job").execute_in_process(
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-        **kwargs,
-    )
+from analytics_assets_tests.conftest import count, fetch, run_partition_range, run_workspace
 
 
 def _latest_partition_counts(instance, asset: str) -> dict[str, int]:
@@ -38,7 +26,7 @@ def test_every_partition_in_one_run_lands_exact_rows_and_per_partition_counts(
     assert run_workspace(defs, instance).success
     uids = instance.get_dynamic_partitions("workflow_uids")
     simulator.reset_requests()
-    result = run_range(defs, instance, uids[0], uids[-1])
+    result = run_partition_range(defs, instance, uids[0], uids[-1])
     assert result.success
     assert len(instance.get_runs()) == 2  # the workspace run and the one backfill run
 
@@ -74,10 +62,10 @@ def test_rerun_of_a_backfill_fetches_no_result_pages_and_changes_nothing(
 ):
     assert run_workspace(defs, instance).success
     uids = instance.get_dynamic_partitions("workflow_uids")
-    assert run_range(defs, instance, uids[0], uids[-1]).success
+    assert run_partition_range(defs, instance, uids[0], uids[-1]).success
     before = fetch(duckdb_path, "SELECT job_result_id FROM analytics.job_results ORDER BY 1")
     simulator.reset_requests()
-    assert run_range(defs, instance, uids[0], uids[-1]).success
+    assert run_partition_range(defs, instance, uids[0], uids[-1]).success
     assert simulator.request_count("/v3/jobs/") == 0
     assert simulator.request_count("/v3/workflows/") == len(uids)
     after = fetch(duckdb_path, "SELECT job_result_id FROM analytics.job_results ORDER BY 1")
@@ -87,7 +75,7 @@ def test_rerun_of_a_backfill_fetches_no_result_pages_and_changes_nothing(
 def test_a_range_loads_only_its_own_partitions(defs, instance, simulator, sim_data, duckdb_path):
     assert run_workspace(defs, instance).success
     uids = instance.get_dynamic_partitions("workflow_uids")
-    assert run_range(defs, instance, uids[1], uids[2]).success
+    assert run_partition_range(defs, instance, uids[1], uids[2]).success
     loaded = {r[0] for r in fetch(duckdb_path, "SELECT DISTINCT workflow_uid FROM analytics.jobs")}
     expected = {uid for uid in uids[1:3] if sim_data.jobs[uid]}
     assert loaded == expected
@@ -101,7 +89,7 @@ def test_a_deleted_workflow_in_a_backfill_warns_and_the_rest_loads(
     gone = next(uid for uid in uids if sim_data.jobs[uid])
     expected = {uid for uid in uids if sim_data.jobs[uid] and uid != gone}
     sim_data.remove_workflow(gone)
-    result = run_range(defs, instance, uids[0], uids[-1])
+    result = run_partition_range(defs, instance, uids[0], uids[-1])
     assert result.success
     loaded = {r[0] for r in fetch(duckdb_path, "SELECT DISTINCT workflow_uid FROM analytics.jobs")}
     assert loaded == expected

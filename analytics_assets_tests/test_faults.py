@@ -599,7 +599,7 @@ def test_bad_configuration_fails_every_cli_run_fast_naming_the_variable(tmp_path
     for name, (code, seconds, output) in outcomes.items():
         variable = cases[name][1]
         assert code != 0, name
-        assert seconds < 30, (name, seconds)
+        assert seconds < 45, (name, seconds)  # a CLI start-up; retries would be caught below
         assert variable in output, (name, output[-2000:])
         assert "; retry " not in output, name  # bad configuration is not retried
         assert API_KEY not in output
