@@ -3,8 +3,9 @@
 import subprocess
 import sys
 
-from dagster import AssetKey, DynamicPartitionsDefinition
+from dagster import AssetKey, DefaultSensorStatus, DynamicPartitionsDefinition
 
+from analytics_assets import constants
 from analytics_assets.definitions import defs
 
 PARTITIONED = {"jobs", "successful_jobs", "job_results"}
@@ -38,9 +39,47 @@ def test_check_sensor_and_jobs_are_pinned():
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key, k.name) for k in graph.asset_check_keys}
     assert checks == {(AssetKey("successful_jobs"), "successful_jobs_filter")}
+    spec = graph.get_check_spec(next(iter(graph.asset_check_keys)))
+    assert spec.blocking is True
+    assert isinstance(spec.partitions_def, DynamicPartitionsDefinition)
+    assert spec.partitions_def.name == "workflow_uids"
     assert [s.name for s in defs.sensors or []] == ["workflow_refresh_sensor"]
+    sensor = (defs.sensors or [])[0]
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    assert sorted(t.job_name for t in sensor.targets) == ["workflow_partition_job", "workspace_job"]
     assert sorted(j.name for j in defs.jobs or []) == ["workflow_partition_job", "workspace_job"]
-    assert set(defs.resources or {}) == {"dlt", "analytics_api"}
+    assert {k: type(v).__name__ for k, v in (defs.resources or {}).items()} == {
+        "dlt": "DagsterDltResource",
+        "analytics_api": "AnalyticsApiResource",
+    }
+
+
+def test_multi_asset_names_are_pinned():
+    # The op names appear in run config (e.g. job_results' `full_refresh`) and in the UI.
+    ops = {
+        ad.node_def.name: sorted(k.to_user_string() for k in ad.keys) for ad in defs.assets or []
+    }
+    assert ops == {
+        "analytics_workspace_assets": ["workflows", "workspace"],
+        "analytics_workflow_jobs_assets": ["jobs", "successful_jobs"],
+        "analytics_job_results_assets": ["job_results"],
+    }
+
+
+def test_environment_variable_names_are_pinned():
+    names = {k: v for k, v in vars(constants).items() if k.startswith("ENV_")}
+    assert names == {
+        "ENV_BASE_URL": "ANALYTICS_API_BASE_URL",
+        "ENV_API_KEY": "ANALYTICS_API_KEY",
+        "ENV_PROJECT_ID": "ANALYTICS_PROJECT_ID",
+        "ENV_DUCKDB_PATH": "ANALYTICS_DUCKDB_PATH",
+        "ENV_PIPELINES_DIR": "ANALYTICS_DLT_PIPELINES_DIR",
+        "ENV_MAX_RETRIES": "ANALYTICS_API_MAX_RETRIES",
+        "ENV_BACKOFF_FACTOR": "ANALYTICS_API_BACKOFF_FACTOR",
+        "ENV_MAX_RETRY_DELAY": "ANALYTICS_API_MAX_RETRY_DELAY",
+        "ENV_REQUEST_TIMEOUT": "ANALYTICS_API_REQUEST_TIMEOUT",
+        "ENV_SENSOR_INTERVAL": "ANALYTICS_SENSOR_INTERVAL_SECONDS",
+    }
 
 
 def test_importing_the_code_location_reads_no_environment_and_opens_nothing():

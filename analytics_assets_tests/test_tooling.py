@@ -1,0 +1,123 @@
+"""The README's `dg`, `dagster definitions validate` and `dlt pipeline` recipes as subprocesses."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from analytics_assets.warehouse import pipeline_name
+from analytics_assets_tests.conftest import API_KEY, count
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ASSETS = {"workspace", "workflows", "jobs", "successful_jobs", "job_results"}
+
+
+@pytest.fixture
+def tool_env(tmp_path) -> dict[str, str]:
+    """A temp instance with the shipped dagster.yaml, and no ANALYTICS_* from the caller."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    env.update(DAGSTER_HOME=str(home), NO_COLOR="1", COLUMNS="200")
+    return env
+
+
+def run(env: dict[str, str], *cmd: str) -> str:
+    """Run a console script of the venv from the repo root; its stdout and stderr, joined."""
+    return "\n".join(run_split(env, *cmd))
+
+
+def run_split(env: dict[str, str], *cmd: str) -> tuple[str, str]:
+    """Run it; fail with its output if it fails or shows the API key."""
+    done = subprocess.run(
+        [str(BIN / cmd[0]), *cmd[1:]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    output = f"{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}:\n{output[-4000:]}"
+    assert API_KEY not in output
+    return done.stdout, done.stderr
+
+
+def test_dagster_definitions_validate_passes_from_the_repo_root(tool_env):
+    output = run(tool_env, "dagster", "definitions", "validate")
+    assert "Validation successful for code location analytics_assets." in output
+    assert "All code locations passed validation." in output
+
+
+def test_dg_list_defs_shows_every_asset_check_job_sensor_and_resource(tool_env):
+    listed = json.loads(run_split(tool_env, "dg", "list", "defs", "--json")[0])
+    deps = {a["asset_key"]: sorted(a["dependency_keys"]) for a in listed["assets"]}
+    assert deps == {
+        "workspace": [],
+        "workflows": [],
+        "jobs": ["workflows"],
+        "successful_jobs": ["workflows"],
+        "job_results": ["successful_jobs"],
+    }
+    assert [c["key"] for c in listed["asset_checks"]] == ["successful_jobs:successful_jobs_filter"]
+    assert sorted(j["name"] for j in listed["jobs"]) == ["workflow_partition_job", "workspace_job"]
+    assert [s["name"] for s in listed["sensors"]] == ["workflow_refresh_sensor"]
+    assert listed["schedules"] == []
+    assert sorted(r["name"] for r in listed["resources"]) == ["analytics_api", "dlt"]
+
+
+def test_dg_launch_loads_the_workspace_then_a_partition_and_dlt_cli_sees_both_pipelines(
+    tool_env, simulator, sim_data, duckdb_path
+):
+    env = dict(
+        tool_env,
+        ANALYTICS_API_BASE_URL=simulator.base_url,
+        ANALYTICS_API_KEY=API_KEY,
+        ANALYTICS_DUCKDB_PATH=str(duckdb_path),
+    )
+    run(env, "dg", "launch", "--assets", "workspace,workflows")
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        partitions = instance.get_dynamic_partitions("workflow_uids")
+    assert sorted(partitions) == sorted(w["uid"] for w in sim_data.workflows)
+    assert count(duckdb_path, "workspace") == 1
+    assert count(duckdb_path, "workflows") == len(sim_data.workflows)
+
+    uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+    run(env, "dg", "launch", "--assets", "jobs,successful_jobs,job_results", "--partition", uid)
+    successful = sim_data.successful_jobs(uid)
+    assert count(duckdb_path, "jobs") == len(sim_data.jobs[uid])
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == sum(
+        len(sim_data.results[j["uid"]]) for j in successful
+    )
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        assert {r.status for r in runs} == {DagsterRunStatus.SUCCESS}
+        assert sorted(r.tags.get("dagster/partition", "") for r in runs) == ["", uid]
+        checks = [
+            record.dagster_event.event_specific_data.passed
+            for r in runs
+            for record in instance.all_logs(
+                r.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+        ]
+    assert checks == [True]
+
+    # The README's dlt recipe: the pipelines live beside the warehouse.
+    pipelines_dir = str(duckdb_path.parent / "dlt_pipelines")
+    listing = run(env, "dlt", "pipeline", "--list-pipelines", "--pipelines-dir", pipelines_dir)
+    assert "analytics (last run" in listing
+    assert f"{pipeline_name(uid)} (last run" in listing
+    assert pipeline_name(uid).startswith("analytics_wf_")
+    info = run(env, "dlt", "pipeline", "--pipelines-dir", pipelines_dir, pipeline_name(uid), "info")
+    assert f"pipeline_name: {pipeline_name(uid)}" in info
+    trace = run(env, "dlt", "pipeline", "--pipelines-dir", pipelines_dir, "analytics", "trace")
+    assert f"- workflows: {len(sim_data.workflows)} row(s)" in trace
+    assert "- workspace: 1 row(s)" in trace

@@ -1,0 +1,280 @@
+"""The Dagster UI in a real browser: `dagster dev` against the simulator, driven by Chromium.
+
+Skipped when Chromium is missing, unless ANALYTICS_REQUIRE_BROWSER=1 (CI), where it fails.
+Screenshots of every step land in test-artifacts/ui/, with dagster dev's log beside them.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from analytics_assets_tests.conftest import API_KEY, count
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ARTIFACTS = ROOT / "test-artifacts" / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ASSETS = ["workspace", "workflows", "jobs", "successful_jobs", "job_results"]
+TIMEOUT_MS = 120_000  # the machine is shared: a run's process alone can take 10 s to start
+
+
+def _browser_missing_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (make install)"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def require_browser() -> None:
+    reason = _browser_missing_reason()
+    if reason and os.environ.get("ANALYTICS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"ANALYTICS_REQUIRE_BROWSER=1 but {reason}")
+    if reason:
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _default_signals() -> None:
+    # A background shell may start us with SIGINT ignored; dagster dev stops cleanly on SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class DagsterDev:
+    """`dagster dev` (webserver and daemon) from the repo root, its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        cmd = [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(self.port)]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_default_signals,
+        )
+
+    def wait_until_serving(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"dagster dev exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/server_info", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"dagster dev did not serve within {timeout} s:\n{self.log()}")
+
+    def log(self, tail: int = 12_000) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-tail:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only its children
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture
+def ui_env(simulator, duckdb_path, tmp_path) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    env.update(
+        DAGSTER_HOME=str(home),
+        ANALYTICS_API_BASE_URL=simulator.base_url,
+        ANALYTICS_API_KEY=API_KEY,
+        ANALYTICS_DUCKDB_PATH=str(duckdb_path),
+        ANALYTICS_API_BACKOFF_FACTOR="0.01",
+        NO_COLOR="1",
+    )
+    # The sensor runs by default and would register the partitions and launch runs itself;
+    # stop it first so that everything this test sees comes from its own clicks.
+    done = subprocess.run(
+        [str(BIN / "dagster"), "sensor", "stop", "workflow_refresh_sensor"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return env
+
+
+@pytest.fixture
+def dagster_dev(ui_env, tmp_path) -> Iterator[DagsterDev]:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # no stale screenshot from an earlier run
+    ARTIFACTS.mkdir(parents=True)
+    dev = DagsterDev(ui_env, tmp_path / "dagster_dev.log")
+    try:
+        dev.wait_until_serving()
+        yield dev
+    finally:
+        dev.stop()
+        shutil.copy(dev.log_path, ARTIFACTS / "dagster_dev.log")
+
+
+@pytest.fixture
+def page(dagster_dev):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        # A fresh instance greets the first visit with a newsletter dialog over everything.
+        page.add_locator_handler(
+            page.get_by_text("Join the Dagster community"),
+            lambda: page.get_by_role("button", name="Skip").click(),
+        )
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def shot(page, name: str) -> None:
+    """Save a screenshot; the page it shows must not hold the API key either."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert API_KEY not in page.content()
+
+
+def wait_for_run_success(page, url: str) -> str:
+    """Read the run id off the launch toast, open the run from the Runs list, await its status."""
+    toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}$"))
+    short_id = toast.inner_text().split()[-1]
+    page.goto(f"{url}/runs")
+    page.locator(f"a[href^='/runs/{short_id}']").first.click()
+    page.wait_for_url(re.compile(rf"/runs/{short_id}"))
+    status = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first
+    status.wait_for()
+    assert status.inner_text() == "Success"
+    return short_id
+
+
+# Two runs, each in a fresh process, plus dagster dev's start: minutes on a busy 2-core machine.
+@pytest.mark.timeout(600)
+def test_ui_shows_the_assets_and_launches_workflows_then_one_partition(
+    dagster_dev, page, ui_env, sim_data, duckdb_path
+):
+    uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+    try:
+        # 1. The asset graph: the five assets.
+        page.goto(f"{dagster_dev.url}/asset-groups")
+        for name in ASSETS:
+            page.get_by_text(name, exact=True).first.wait_for()
+        shot(page, "01_asset_graph")
+
+        # 2. The check on successful_jobs.
+        page.goto(f"{dagster_dev.url}/assets/successful_jobs?view=checks")
+        page.get_by_text("successful_jobs_filter").first.wait_for()
+        page.get_by_text("blocking", exact=True).wait_for()
+        shot(page, "02_check")
+
+        # 3. Materialize workflows from its asset page; the run succeeds.
+        page.goto(f"{dagster_dev.url}/assets/workflows")
+        page.locator("button").filter(has_text=re.compile(r"^Materialize$")).click()
+        wait_for_run_success(page, dagster_dev.url)
+        shot(page, "03_workflows_run_success")
+
+        # 4. Materializing workflows registered one partition per workflow.
+        page.goto(f"{dagster_dev.url}/assets/jobs?view=partitions")
+        page.get_by_text(f"Missing ({len(sim_data.workflows)})").wait_for()
+        for workflow in sim_data.workflows:
+            # Long keys are middle-truncated on screen; the full key is in the DOM.
+            page.get_by_text(workflow["uid"], exact=True).first.wait_for(state="attached")
+        shot(page, "04_partitions")
+
+        # 5. One partition of the per-workflow assets, through the partition dialog.
+        page.goto(f"{dagster_dev.url}/locations/analytics_assets/jobs/workflow_partition_job")
+        page.locator("button").filter(has_text=re.compile(r"^Materialize all")).click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text("Launch runs to materialize 3 assets").wait_for()
+        dialog.get_by_text("Select a partition or create one").click()
+        page.get_by_placeholder("Filter partitions").fill(uid)
+        page.locator("span", has_text=uid).first.click()
+        page.keyboard.press("Escape")
+        dialog.get_by_text("1 partition", exact=True).wait_for()
+        shot(page, "05_partition_dialog")
+        dialog.get_by_role("button", name="Launch 1 run", exact=True).click()
+        wait_for_run_success(page, dagster_dev.url)
+        shot(page, "06_partition_run_success")
+
+        # 6. The check's result as the UI shows it.
+        page.goto(f"{dagster_dev.url}/assets/successful_jobs?view=checks")
+        page.get_by_text("Passed", exact=True).wait_for()
+        page.get_by_text(uid, exact=True).first.wait_for()
+        shot(page, "07_check_passed")
+    except Exception:
+        print(f"--- dagster dev log (tail) ---\n{dagster_dev.log()}")
+        raise
+
+    # What the clicks did, read from the instance and the warehouse.
+    with DagsterInstance.from_config(ui_env["DAGSTER_HOME"]) as instance:
+        runs = list(reversed(instance.get_runs()))  # newest first: oldest first
+        assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS] * 2
+        assert [r.tags.get("dagster/partition") for r in runs] == [None, uid]
+        assert sorted(instance.get_dynamic_partitions("workflow_uids")) == sorted(
+            w["uid"] for w in sim_data.workflows
+        )
+        checks = [
+            record.dagster_event.event_specific_data.passed
+            for record in instance.all_logs(
+                runs[1].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+        ]
+        assert checks == [True]
+        assert instance.get_latest_materialization_event(AssetKey("workspace")) is None
+    successful = sim_data.successful_jobs(uid)
+    assert count(duckdb_path, "workflows") == len(sim_data.workflows)
+    assert count(duckdb_path, "jobs") == len(sim_data.jobs[uid])
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == sum(
+        len(sim_data.results[j["uid"]]) for j in successful
+    )
+    assert API_KEY not in dagster_dev.log(tail=10_000_000)
