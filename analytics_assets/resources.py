@@ -23,8 +23,13 @@ class AnalyticsApiResource(ConfigurableResource):
     project_id: str | None = Field(
         default=None, description=f"sent as x-project-id; env {c.ENV_PROJECT_ID}"
     )
+    destination: str | None = Field(
+        default=None,
+        description=f"dlt destination name; default {c.DEFAULT_DESTINATION}; "
+        f"env {c.ENV_DESTINATION}",
+    )
     duckdb_path: str | None = Field(
-        default=None, description=f"warehouse file; env {c.ENV_DUCKDB_PATH}"
+        default=None, description=f"DuckDB warehouse file; env {c.ENV_DUCKDB_PATH}"
     )
     pipelines_dir: str | None = Field(
         default=None, description=f"dlt working folders; env {c.ENV_PIPELINES_DIR}"
@@ -53,6 +58,7 @@ class AnalyticsApiResource(ConfigurableResource):
             base_url=self.base_url,
             api_key=self.api_key,
             project_id=self.project_id,
+            destination=self.destination,
             duckdb_path=self.duckdb_path,
             pipelines_dir=self.pipelines_dir,
             max_retries=self.max_retries,

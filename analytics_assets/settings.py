@@ -37,6 +37,7 @@ class ApiSettings:
     base_url: str
     api_key: str = field(repr=False)  # never shown in reprs, logs or error texts
     project_id: str | None = None
+    destination: str = c.DEFAULT_DESTINATION
     duckdb_path: Path = field(default_factory=default_duckdb_path)
     pipelines_dir: Path | None = None
     max_retries: int = c.DEFAULT_MAX_RETRIES
@@ -51,10 +52,17 @@ class ApiSettings:
                 f"{c.ENV_API_KEY} is empty: set it to your API key "
                 "(or put api_key in .dlt/secrets.toml)"
             )
+        if not self.destination.strip():
+            raise AnalyticsConfigError(f"{c.ENV_DESTINATION} is empty: use e.g. duckdb or postgres")
         if self.max_retries < 0:
             raise AnalyticsConfigError(f"{c.ENV_MAX_RETRIES} must be >= 0")
         if self.request_timeout <= 0:
             raise AnalyticsConfigError(f"{c.ENV_REQUEST_TIMEOUT} must be > 0")
+
+    @property
+    def is_duckdb(self) -> bool:
+        """The embedded default: one file, one writer at a time."""
+        return self.destination == "duckdb"
 
     @property
     def dlt_pipelines_dir(self) -> Path:
@@ -97,6 +105,23 @@ def _dlt_secret_api_key() -> str | None:
     return str(value) if value else None
 
 
+def _destination(explicit: str | None) -> str:
+    """A dlt destination name, checked now so a typo fails the run naming the variable."""
+    from dlt.common.destination import Destination  # local import: see _dlt_secret_api_key
+
+    name = (explicit or _env(c.ENV_DESTINATION) or c.DEFAULT_DESTINATION).strip()
+    if not name:
+        raise AnalyticsConfigError(f"{c.ENV_DESTINATION} is empty: use e.g. duckdb or postgres")
+    try:
+        Destination.from_reference(name)
+    except Exception:  # dlt raises several kinds (unknown name, missing driver), all verbose
+        raise AnalyticsConfigError(
+            f"{c.ENV_DESTINATION}={name!r} is not a dlt destination installed here "
+            "(e.g. duckdb, postgres, motherduck, snowflake, bigquery)"
+        ) from None
+    return name
+
+
 def _number(explicit: float | None, env_name: str, default: float, kind: type) -> float:
     if explicit is not None:
         return kind(explicit)
@@ -114,6 +139,7 @@ def resolve_settings(
     base_url: str | None = None,
     api_key: str | None = None,
     project_id: str | None = None,
+    destination: str | None = None,
     duckdb_path: str | None = None,
     pipelines_dir: str | None = None,
     max_retries: int | None = None,
@@ -137,6 +163,7 @@ def resolve_settings(
         base_url=str(url).rstrip("/"),
         api_key=key,
         project_id=project_id or _env(c.ENV_PROJECT_ID),
+        destination=_destination(destination),
         duckdb_path=Path(db).expanduser().resolve() if db else default_duckdb_path(),
         pipelines_dir=Path(pipes).expanduser().resolve() if pipes else None,
         max_retries=int(_number(max_retries, c.ENV_MAX_RETRIES, c.DEFAULT_MAX_RETRIES, int)),

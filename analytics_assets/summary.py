@@ -16,7 +16,8 @@ def table_counts(settings: ApiSettings) -> dict[str, int]:
 
 def print_summary(settings: ApiSettings, checks: dict[str, bool], seconds: float) -> None:
     counts = table_counts(settings)
-    print(f"\nwarehouse: {settings.duckdb_path} (dataset {c.DATASET_NAME})")
+    where = settings.duckdb_path if settings.is_duckdb else settings.destination
+    print(f"\nwarehouse: {where} (dataset {c.DATASET_NAME})")
     for table, count in counts.items():
         print(f"  {table:<16} {count:>8} rows")
     failed = sorted(uid for uid, passed in checks.items() if not passed)

@@ -3,7 +3,9 @@
 Each workflow partition gets its own dlt pipeline (own working folder and state), so
 concurrent partition runs never share dlt state. DuckDB takes one writer per file across
 processes, so every run that opens the file holds a file lock beside it; the Dagster pool
-`analytics_warehouse` (limit 1 in the shipped dagster.yaml) queues runs before they get here.
+`analytics_warehouse` can queue runs before they get here. Server destinations (Postgres and
+the rest) take concurrent writers: no file lock, and each partition stages its merge in its
+own staging dataset so concurrent merges never share a staging table.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.pipeline import Pipeline
 from filelock import FileLock
@@ -54,7 +56,10 @@ def make_pipeline(
     *,
     name: str | None = None,
 ) -> Pipeline:
-    """A dlt pipeline writing dataset `analytics` of the configured DuckDB file.
+    """A dlt pipeline writing dataset `analytics` of the configured destination.
+
+    DuckDB gets the configured file and its memory settings; any other destination is built
+    from its name, and dlt reads its credentials from its own config (env or secrets.toml).
 
     `name` overrides the pipeline name, e.g. for read-only use that must not touch the
     working folder of a pipeline another run may be writing.
@@ -66,19 +71,39 @@ def make_pipeline(
             destination="duckdb",
             dataset_name=c.DATASET_NAME,
         )
-    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    credentials = DuckDbCredentials(str(settings.duckdb_path), global_config=DUCKDB_CONFIG)
     return dlt.pipeline(
         pipeline_name=name,
-        destination=dlt.destinations.duckdb(credentials),
+        destination=_destination(settings, name),
         dataset_name=c.DATASET_NAME,
         pipelines_dir=str(settings.dlt_pipelines_dir),
     )
 
 
+def _destination(settings: ApiSettings, name: str) -> Destination:
+    if settings.is_duckdb:
+        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        credentials = DuckDbCredentials(str(settings.duckdb_path), global_config=DUCKDB_CONFIG)
+        return dlt.destinations.duckdb(credentials)
+    # dlt stages merges in `analytics_staging` and truncates it at each load: two partitions
+    # loading at once would merge each other's (or no) rows. One staging dataset per pipeline.
+    staging = "%s_staging" if name == c.SOURCE_NAME else f"%s_staging_{_digest(name)}"
+    return Destination.from_reference(settings.destination, staging_dataset_name_layout=staging)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
 @contextlib.contextmanager
 def writer_lock(settings: ApiSettings) -> Iterator[None]:
-    """Hold the warehouse's single-writer lock (any process, any run)."""
+    """Hold the DuckDB file's single-writer lock (any process, any run); a no-op elsewhere.
+
+    A server takes concurrent writers, and a file lock could not serialize runs on different
+    machines anyway (that is the Dagster pool's job).
+    """
+    if not settings.is_duckdb:
+        yield
+        return
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(settings.duckdb_path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS):
         yield
@@ -93,15 +118,20 @@ class WarehouseReader:
 
     def table(self, name: str) -> str | None:
         """The qualified name of `name`, or None until dlt has created it (first rows)."""
-        if not self._has_dataset:
+        if not self._has_dataset or not self._exists(name):
             return None
-        qualified = self._client.make_qualified_table_name(name)
-        try:
-            with self._client.execute_query(f"SELECT 1 FROM {qualified} LIMIT 1") as cursor:
-                cursor.fetchall()
-        except DatabaseUndefinedRelation:
-            return None
-        return qualified
+        return self._client.make_qualified_table_name(name)
+
+    def _exists(self, name: str) -> bool:
+        # Looked up, not probed with a SELECT: a failed query aborts a Postgres transaction.
+        # Built like dlt's own has_dataset, so catalog, casing and quoting follow the destination.
+        client = self._client
+        catalog, schema, (table,) = client._get_information_schema_components(name)
+        sql = f"SELECT 1 FROM {client._qualify_info_schema_table_name('TABLES')} WHERE "
+        params = [catalog] if catalog is not None else []
+        sql += "table_catalog = %s AND " if catalog is not None else ""
+        sql += "table_schema = %s AND table_name = %s"
+        return bool(self.rows(sql, *params, schema, table))
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with self._client.execute_query(sql, *params) as cursor:

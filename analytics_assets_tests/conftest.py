@@ -41,6 +41,7 @@ def api_resource(simulator: ApiSimulator, duckdb_path: Path) -> AnalyticsApiReso
     return AnalyticsApiResource(
         base_url=simulator.base_url,
         api_key=API_KEY,
+        destination="duckdb",  # these tests read the DuckDB file, whatever the shell exports
         duckdb_path=str(duckdb_path),
         backoff_factor=0.01,
         max_retry_delay=0.05,

@@ -87,3 +87,19 @@ def test_a_bad_number_names_its_variable(monkeypatch):
 
 def test_nothing_is_read_from_the_real_environment_here():
     assert not any(os.environ.get(name) for name in ENV)
+
+
+def test_destination_defaults_to_duckdb_and_follows_the_variable(monkeypatch):
+    monkeypatch.delenv("ANALYTICS_DESTINATION", raising=False)
+    url = "https://api.captaindata.co"
+    assert resolve_settings(base_url=url, api_key="k").destination == "duckdb"
+    monkeypatch.setenv("ANALYTICS_DESTINATION", "postgres")
+    settings = resolve_settings(base_url=url, api_key="k")
+    assert (settings.destination, settings.is_duckdb) == ("postgres", False)
+    assert resolve_settings(base_url=url, api_key="k", destination="duckdb").is_duckdb
+
+
+def test_unknown_destination_names_the_variable(monkeypatch):
+    monkeypatch.setenv("ANALYTICS_DESTINATION", "postgress")
+    with pytest.raises(AnalyticsConfigError, match="ANALYTICS_DESTINATION='postgress' is not"):
+        resolve_settings(base_url="https://api.captaindata.co", api_key="k")
