@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dagster import AssetKey, AssetSpec
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
@@ -19,6 +21,13 @@ UPSTREAM = {
 
 
 OWNERS = ["team:data-engineering"]
+
+
+def destination_kind() -> str:
+    """The warehouse's badge in the UI. The one setting read when definitions load: it only
+    labels assets (nothing fails or connects), and the UI should name the real warehouse.
+    """
+    return (os.environ.get(c.ENV_DESTINATION) or c.DEFAULT_DESTINATION).strip().lower()
 
 
 class AnalyticsDltTranslator(DagsterDltTranslator):
@@ -39,5 +48,5 @@ class AnalyticsDltTranslator(DagsterDltTranslator):
             description=(spec.description or "") + where,
             group_name="analytics",
             owners=OWNERS,
-            kinds={"dlt", "duckdb"},
+            kinds={"dlt", destination_kind()},
         )

@@ -144,16 +144,19 @@ def test_full_load_into_postgres_lands_exact_rows_in_every_table(
         )
     )
     assert types["extracted_at"] == "timestamp with time zone"
-    # Each partition pipeline stages its merge in its own schema: concurrent loads never share.
-    staging = warehouse.rows(
+    # Each pipeline (the backfill's, then one partition's) stages its merge in its own schema:
+    # concurrent loads never share a staging table.
+    staging_sql = (
         "SELECT count(*) FROM information_schema.schemata "
         "WHERE schema_name LIKE 'analytics_staging_%%'"
     )
-    assert staging == [(len([u for u in uids if sim_data.jobs[u]]),)]
+    assert warehouse.rows(staging_sql) == [(1,)]
+    assert run_partition(pg_defs, instance, next(u for u in uids if sim_data.jobs[u])).success
+    assert warehouse.rows(staging_sql) == [(2,)]
     # dlt shows the credentials masked; the password reaches no event of any run.
     runs = instance.get_runs()
     events = [repr(e) for run in runs for e in instance.all_logs(run.run_id)]
-    assert len(runs) == 1 + len(uids)
+    assert len(runs) == 3  # the workspace run, the backfill run, the partition run
     assert [e for e in events if "PGSECRET" in e or API_KEY in e] == []
 
 
