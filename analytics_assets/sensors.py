@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 from typing import Any
 
 from dagster import (
@@ -22,6 +23,9 @@ from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.source import fetch_jobs, fetch_workflows
 
 DEFAULT_INTERVAL_SECONDS = 300
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -43,19 +47,48 @@ def jobs_fingerprint(jobs: list[dict[str, Any]]) -> str:
 
 def _partitions_in_flight(context: SensorEvaluationContext) -> set[str]:
     # Any job counts, not only ours: a CLI `dagster asset materialize` or a UI launch runs as
-    # the implicit asset job, and it writes the same partition.
+    # the implicit asset job, and it writes the same partition. A single-run backfill names
+    # its partitions as a range of the registered uids.
     runs = context.instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT))
-    return {run.tags["dagster/partition"] for run in runs if "dagster/partition" in run.tags}
+    busy = {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}
+    ranges = [
+        (run.tags[RANGE_START_TAG], run.tags[RANGE_END_TAG])
+        for run in runs
+        if RANGE_START_TAG in run.tags and RANGE_END_TAG in run.tags
+    ]
+    if ranges:
+        registered = context.instance.get_dynamic_partitions(c.PARTITIONS_NAME)
+        position = {uid: i for i, uid in enumerate(registered)}
+        for first, last in ranges:
+            if first in position and last in position:
+                busy.update(registered[position[first] : position[last] + 1])
+    return busy
+
+
+def sensor_interval_seconds() -> int:
+    """`ANALYTICS_SENSOR_INTERVAL_SECONDS`, read when definitions load (Dagster needs the
+    interval then); a bad value stops the code location naming the variable."""
+    raw = os.environ.get(c.ENV_SENSOR_INTERVAL, "").strip()
+    if not raw:
+        return DEFAULT_INTERVAL_SECONDS
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise ValueError(f"{c.ENV_SENSOR_INTERVAL}={raw!r} must be a positive number of seconds")
+    return seconds
 
 
 def build_workflow_refresh_sensor(
-    minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+    minimum_interval_seconds: int | None = None,
 ) -> SensorDefinition:
-    """The sensor, with its polling interval (each tick costs 1 + one request per workflow)."""
+    """The sensor, with its polling interval (each tick costs 1 + one request per workflow);
+    by default `ANALYTICS_SENSOR_INTERVAL_SECONDS`, else 300 s."""
 
     @sensor(
         name="workflow_refresh_sensor",
-        minimum_interval_seconds=minimum_interval_seconds,
+        minimum_interval_seconds=minimum_interval_seconds or sensor_interval_seconds(),
         default_status=DefaultSensorStatus.RUNNING,
         jobs=[workspace_job, workflow_partition_job],
         description=(

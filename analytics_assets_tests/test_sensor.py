@@ -89,3 +89,24 @@ def test_no_second_run_while_one_is_in_flight(instance, api_resource, simulator,
         instance.report_run_failed(run)
     released = _tick(instance, api_resource, blocked.cursor)
     assert _partition_requests(released) == [workflow]
+
+
+def test_partitions_of_an_in_flight_backfill_get_no_second_run(
+    instance, api_resource, simulator, sim_data
+):
+    first = _tick(instance, api_resource)
+    registered = instance.get_dynamic_partitions("workflow_uids")
+    inside, outside = registered[1:3], [registered[0], *registered[3:]]
+    create_run_for_test(
+        instance,
+        job_name="workflow_partition_job",
+        status=DagsterRunStatus.STARTED,
+        tags={
+            "dagster/asset_partition_range_start": inside[0],
+            "dagster/asset_partition_range_end": inside[-1],
+        },
+    )
+    for uid in registered:  # every workflow changes
+        sim_data.add_job(uid, status="pending", total_row_count=None)
+    result = _tick(instance, api_resource, first.cursor)
+    assert _partition_requests(result) == sorted(outside)
