@@ -32,7 +32,7 @@ bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=2000
 	$(PY) -m analytics_assets.benchmark --rows $(or $(ROWS),200000)
 
 bench-backfill: install  ## 300 small workflow partitions in one backfill vs the same rows in one.
-	$(PY) -m analytics_assets.benchmark.backfill --workflows $(or $(WORKFLOWS),300)
+	$(PY) -m analytics_assets.benchmark.backfill --workflows $(or $(WORKFLOWS),300) --instance $(or $(INSTANCE),sqlite)
 
 lint: install  ## ruff: lint and formatting.
 	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests

@@ -10,6 +10,7 @@ of partitioning by workflow.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from analytics_assets.benchmark.__main__ import BIN, KEY, ROOT, _start_simulator, _workflow_uids
 from analytics_assets.benchmark.measure import Measurement, measure
@@ -25,14 +27,18 @@ CLI = [str(BIN / "dagster"), "asset", "materialize", "-m", "analytics_assets.def
 PER_WORKFLOW = ["--select", "jobs,successful_jobs,job_results"]
 
 
-def _load(label: str, workflows: int, rows: int, rows_per_job: int, work: Path) -> Measurement:
+def _load(
+    label: str, workflows: int, rows: int, rows_per_job: int, work: Path, instance_env: dict
+) -> Measurement:
     sim, url = _start_simulator(rows, workflows, rows_per_job)
     try:
         home = work / label / "dagster_home"
         home.mkdir(parents=True)
-        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        config = "deploy/dagster.yaml" if instance_env else "dagster_home/dagster.yaml"
+        shutil.copy(ROOT / config, home / "dagster.yaml")
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")},
+            **instance_env,
             "DAGSTER_HOME": str(home),
             "ANALYTICS_API_BASE_URL": url,
             "ANALYTICS_API_KEY": KEY,
@@ -63,18 +69,49 @@ def _load(label: str, workflows: int, rows: int, rows_per_job: int, work: Path) 
         sim.wait(timeout=10)
 
 
+def _postgres_env(server: Any, database: str) -> dict[str, str]:
+    """What deploy/dagster.yaml reads, for a Dagster database on the throwaway server."""
+    from analytics_assets_tests.postgres import PASSWORD, USER
+
+    return {
+        "DAGSTER_PG_HOST": server.host,
+        "DAGSTER_PG_PORT": str(server.port),
+        "DAGSTER_PG_DB": database,
+        "DAGSTER_PG_USERNAME": USER,
+        "DAGSTER_PG_PASSWORD": PASSWORD,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=300)
     parser.add_argument("--rows-per-workflow", type=int, default=100)
     parser.add_argument("--out", default="bench_results")
+    parser.add_argument(
+        "--instance",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="Dagster instance storage: the shipped SQLite one, or deploy/dagster.yaml on a "
+        "throwaway local PostgreSQL server (needs its binaries, as the tests do)",
+    )
     args = parser.parse_args()
     rows = args.workflows * args.rows_per_workflow
-    with tempfile.TemporaryDirectory(prefix="analytics-bench-backfill-") as tmp:
-        work = Path(tmp)
-        many = _load("backfill", args.workflows, rows, args.rows_per_workflow, work)
-        one = _load("one partition", 1, rows, args.rows_per_workflow, work)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="analytics-bench-")))
+        server = None
+        if args.instance == "postgres":
+            from analytics_assets_tests.postgres import running_server
+
+            server = stack.enter_context(running_server())
+
+        def instance_env() -> dict[str, str]:  # each load gets a Dagster database of its own
+            return _postgres_env(server, stack.enter_context(server.database())) if server else {}
+
+        size = args.rows_per_workflow
+        many = _load("backfill", args.workflows, rows, size, work, instance_env())
+        one = _load("one partition", 1, rows, size, work, instance_env())
     report = {
+        "instance": args.instance,
         "workflows": args.workflows,
         "rows": rows,
         "runs": [
@@ -105,7 +142,7 @@ def main() -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"bench_backfill_{args.workflows}.json"
+    path = out / f"bench_backfill_{args.workflows}_{args.instance}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"wrote {path}")
     return 0
