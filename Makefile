@@ -23,7 +23,7 @@ demo: install  ## Full load of every asset and partition from the bundled simula
 	$(PY) -m analytics_assets.demo
 
 test: install  ## The whole test suite (simulator over loopback, real DuckDB, real Dagster).
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --durations=15
 
 dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an API is configured.
 	$(PY) -m analytics_assets.demo --serve
