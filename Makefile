@@ -34,9 +34,10 @@ bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=2000
 bench-backfill: install  ## 300 small workflow partitions in one backfill vs the same rows in one.
 	$(PY) -m analytics_assets.benchmark.backfill --workflows $(or $(WORKFLOWS),300) --instance $(or $(INSTANCE),sqlite)
 
-lint: install  ## ruff: lint and formatting.
+lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests
 	$(VENV)/bin/ruff format --check analytics_assets analytics_assets_tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs

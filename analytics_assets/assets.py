@@ -58,8 +58,13 @@ def workspace_assets(
     client = AnalyticsApiClient(settings, context.log)
     source = analytics_source(settings, client=client).with_resources(c.WORKSPACE, c.WORKFLOWS)
     seen: list[str] = []
+
+    def remember(row: dict) -> dict:
+        seen.append(row["uid"])
+        return row
+
     if c.WORKFLOWS in source.selected_resources:
-        source.resources[c.WORKFLOWS].add_map(lambda row: seen.append(row["uid"]) or row)
+        source.resources[c.WORKFLOWS].add_map(remember)
     yield from run_dlt(context, dlt, source, make_pipeline(settings), settings, translator, client)
     known = set(context.instance.get_dynamic_partitions(c.PARTITIONS_NAME))
     new = [uid for uid in dict.fromkeys(seen) if uid not in known]

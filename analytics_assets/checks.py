@@ -32,7 +32,7 @@ def _successful_jobs_filter(
         violating = _violating(warehouse, partitions)
         missing = _missing(warehouse, partitions)
         successful, jobs = warehouse.table(c.SUCCESSFUL_JOBS), warehouse.table(c.JOBS)
-    metadata = {
+    metadata: dict[str, MetadataValue] = {
         "partitions_checked": MetadataValue.int(len(partitions)),
         "violating_count": MetadataValue.int(len(violating)),
         "violating_uids": MetadataValue.json(violating[:MAX_LISTED]),

@@ -102,12 +102,12 @@ class AnalyticsApiClient:
         attempts = self.settings.max_retries + 1
         for attempt in range(attempts):
             response, failure = self._send(url, params, endpoint)
-            retryable = failure is not None or response.status_code in c.RETRY_STATUSES
-            if not retryable:
+            # _send gives a response or a failure, never both.
+            if response is not None and response.status_code not in c.RETRY_STATUSES:
                 return self._parse(response, endpoint)
-            what = failure or f"HTTP {response.status_code}"
+            status = None if response is None else response.status_code
+            what = failure or f"HTTP {status}"
             if attempt == attempts - 1:
-                status = None if response is None else response.status_code
                 raise AnalyticsApiError(
                     f"GET {endpoint} failed after {self.settings.max_retries} retries: {what}: "
                     f"{_hint(status or 503)}",

@@ -99,7 +99,7 @@ def _dlt_secret_api_key() -> str | None:
     import dlt  # local import: dlt's config providers read files, not wanted at import time
 
     try:
-        value = dlt.secrets.get("api_key")
+        value: object = dlt.secrets.get("api_key")
     except Exception:  # a malformed secrets.toml must not hide the clearer error below
         return None
     return str(value) if value else None

@@ -87,7 +87,11 @@ def _destination(settings: ApiSettings, name: str) -> Destination:
     # dlt stages merges in `analytics_staging` and truncates it at each load: two partitions
     # loading at once would merge each other's (or no) rows. One staging dataset per pipeline.
     staging = "%s_staging" if name == c.SOURCE_NAME else f"%s_staging_{_digest(name)}"
-    return Destination.from_reference(settings.destination, staging_dataset_name_layout=staging)
+    destination = Destination.from_reference(
+        settings.destination, staging_dataset_name_layout=staging
+    )
+    assert destination is not None  # from_reference returns None only for a None reference
+    return destination
 
 
 def _digest(text: str) -> str:

@@ -89,7 +89,7 @@ def run_partition_range(defs: Definitions, instance: DagsterInstance, first: str
 def load_everything(defs: Definitions, instance: DagsterInstance) -> list[str]:
     """The demo's full load: workspace assets, then every registered partition in one run."""
     assert run_workspace(defs, instance).success
-    uids = instance.get_dynamic_partitions("workflow_uids")
+    uids = list(instance.get_dynamic_partitions("workflow_uids"))
     assert run_partition_range(defs, instance, uids[0], uids[-1]).success
     return uids
 

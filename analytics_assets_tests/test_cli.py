@@ -13,6 +13,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     RunsFilter,
+    SensorResult,
     build_sensor_context,
 )
 
@@ -68,7 +69,7 @@ def _check_evaluations(env) -> list[bool]:
                 run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
             )
         ]
-        return [r.dagster_event.event_specific_data.passed for r in records]
+        return [r.get_dagster_event().asset_check_evaluation_data.passed for r in records]
 
 
 def test_readme_cli_recipe_loads_workspace_then_a_partition(cli_env, sim_data, duckdb_path):
@@ -140,9 +141,10 @@ def test_backfill_of_nine_partitions_with_a_sensor_tick_in_between(
         busy_before = _in_flight(instance)
         context = build_sensor_context(instance=instance, resources={"analytics_api": api_resource})
         tick = workflow_refresh_sensor(context)
+        assert isinstance(tick, SensorResult)
         busy_after = _in_flight(instance)
     assert busy_before, "no run was in flight when the sensor ticked"
-    requested = {r.partition_key for r in tick.run_requests if r.partition_key}
+    requested = {r.partition_key for r in tick.run_requests or [] if r.partition_key}
     # A partition whose run was in flight for the whole tick gets no second run.
     assert not requested & (busy_before & busy_after)
     for proc in procs:

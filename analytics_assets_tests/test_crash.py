@@ -179,7 +179,7 @@ def assert_equals_clean_run(duckdb_path: Path, reference: Path, sim_data, uid: s
     assert count(duckdb_path, "job_results") == expected
     ids = "SELECT count(DISTINCT job_result_id) FROM analytics.job_results"
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        assert con.execute(ids).fetchone()[0] == expected
+        assert con.execute(ids).fetchone() == (expected,)
 
 
 def table_count(path: Path, table: str) -> int:
@@ -189,10 +189,13 @@ def table_count(path: Path, table: str) -> int:
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'analytics' "
             "AND table_name = ? AND database_name = current_database()",
             [table],
-        ).fetchone()[0]
-        if not exists:
+        ).fetchone()
+        assert exists is not None  # count(*) returns one row
+        if not exists[0]:
             return 0
-        return con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()[0]
+        row = con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()
+        assert row is not None
+        return row[0]
 
 
 def results_requests(simulator, since: float) -> int:

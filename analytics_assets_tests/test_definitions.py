@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from dagster import AssetKey, DefaultSensorStatus, DynamicPartitionsDefinition
+from dagster import AssetKey, AssetsDefinition, DefaultSensorStatus, DynamicPartitionsDefinition
 
 from analytics_assets import constants
 from analytics_assets.definitions import defs
@@ -44,7 +44,7 @@ def test_check_sensor_and_jobs_are_pinned():
     assert isinstance(spec.partitions_def, DynamicPartitionsDefinition)
     assert spec.partitions_def.name == "workflow_uids"
     assert [s.name for s in defs.sensors or []] == ["workflow_refresh_sensor"]
-    sensor = (defs.sensors or [])[0]
+    sensor = list(defs.sensors or [])[0]
     assert sensor.default_status == DefaultSensorStatus.RUNNING
     assert sorted(t.job_name for t in sensor.targets) == ["workflow_partition_job", "workspace_job"]
     assert sorted(j.name for j in defs.jobs or []) == ["workflow_partition_job", "workspace_job"]
@@ -56,9 +56,10 @@ def test_check_sensor_and_jobs_are_pinned():
 
 def test_multi_asset_names_are_pinned():
     # The op names appear in run config (e.g. job_results' `full_refresh`) and in the UI.
-    ops = {
-        ad.node_def.name: sorted(k.to_user_string() for k in ad.keys) for ad in defs.assets or []
-    }
+    assets = list(defs.assets or [])
+    multi_assets = [ad for ad in assets if isinstance(ad, AssetsDefinition)]
+    assert multi_assets == assets  # no bare specs or source assets
+    ops = {ad.node_def.name: sorted(k.to_user_string() for k in ad.keys) for ad in multi_assets}
     assert ops == {
         "analytics_workspace_assets": ["workflows", "workspace"],
         "analytics_workflow_jobs_assets": ["jobs", "successful_jobs"],

@@ -288,6 +288,7 @@ def _set_job_field(sim_data: SimulatedData, job_uid: str, **fields) -> None:
     """Change a job as upstream would, directly in the data (no results resizing)."""
     with sim_data.lock:
         job = sim_data.job(job_uid)
+        assert job is not None, job_uid
         job.update(fields)
         sim_data.touch(jobs_path(job["workflow_uid"]))
 
@@ -381,7 +382,7 @@ DEEP = {"l2": {"l3": {"l4": {"l5": {"l6": [1, "two", {"l7": None, "t": "深い"}
 
 def _odd_rows() -> list[dict]:
     """100 rows, every key in every row: page 1 is flat text, page 2 carries nested values."""
-    rows = []
+    rows: list[dict] = []
     for i in range(100):
         rows.append(
             {

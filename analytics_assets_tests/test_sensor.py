@@ -1,6 +1,6 @@
 """workflow_refresh_sensor evaluated against the simulator and a real Dagster instance."""
 
-from dagster import DagsterRunStatus, build_sensor_context
+from dagster import DagsterRunStatus, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
 from analytics_assets.sensors import workflow_refresh_sensor
@@ -11,6 +11,7 @@ def _tick(instance, api_resource, cursor=None):
         instance=instance, cursor=cursor, resources={"analytics_api": api_resource}
     )
     result = workflow_refresh_sensor(context)
+    assert isinstance(result, SensorResult)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result

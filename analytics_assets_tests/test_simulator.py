@@ -12,6 +12,7 @@ import urllib.request
 from itertools import pairwise, starmap
 from operator import eq
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -43,7 +44,7 @@ def http(
         return exc.code, dict(exc.headers), exc.read()
 
 
-def get_json(url: str, **kwargs) -> object:
+def get_json(url: str, **kwargs) -> Any:
     status, _, body = http(url, **kwargs)
     assert status == 200, body
     return json.loads(body)
@@ -83,7 +84,8 @@ def test_dataset_holds_every_shape_the_pipeline_must_handle(seed: int):
     assert unsuccessful_with_rows
     assert set(data.results) == {j["uid"] for j in jobs if is_successful(j)}
     for uid, rows in data.results.items():
-        assert len(rows) == data.job(uid)["total_row_count"]
+        job = data.job(uid)
+        assert job is not None and len(rows) == job["total_row_count"]
     assert any(a == b for rows in data.results.values() for a, b in pairwise(rows))
     ws = data.workspace
     assert ws["tasks_left"] == ws["tasks_max"] - ws["tasks_used"]
@@ -132,7 +134,7 @@ def test_paging_walks_exactly_total_rows_and_last_page_still_has_next(
         url = {
             "token": f"{sim.base_url}/v3/jobs/{job['uid']}/results?cursor={quote(nxt)}",
             "url": nxt,
-            "path": sim.base_url + str(nxt),
+            "path": f"{sim.base_url}{nxt}",
         }[next_style]
     assert rows == data.results[job["uid"]]
     assert len(pages) == -(-job["total_row_count"] // 100)
@@ -143,7 +145,7 @@ def test_paging_walks_exactly_total_rows_and_last_page_still_has_next(
     url = {
         "token": f"{url.split('?')[0]}?cursor={quote(past)}",
         "url": past,
-        "path": sim.base_url + str(past),
+        "path": f"{sim.base_url}{past}",
     }[next_style]
     beyond = get_json(url)
     assert beyond["results"] == [] and beyond["paging"]["next"] is not None
@@ -182,7 +184,7 @@ def test_project_id_is_required_when_configured_and_recorded(data: SimulatedData
 
 @pytest.mark.parametrize("path", ["/v3/workflows/nope/jobs", "/v3/jobs/nope/results"])
 def test_unknown_uid_is_404_with_error_body(sim: ApiSimulator, path: str):
-    status, _, body = http(sim.base_url + path)
+    status, _, body = http(f"{sim.base_url}{path}")
     assert status == 404
     error = json.loads(body)
     assert error["error_label"] == "NOT_FOUND" and error["status_code"] == 404
@@ -303,6 +305,7 @@ def test_cli_prints_url_first_and_serves_until_sigterm():
         cwd=PROJECT_ROOT,
     )
     try:
+        assert proc.stdout is not None  # stdout=PIPE
         line = proc.stdout.readline().strip()
         assert line.startswith("SIMULATOR_URL=http://127.0.0.1:")
         url = line.split("=", 1)[1]

@@ -263,7 +263,7 @@ def test_ui_shows_the_assets_and_launches_workflows_then_one_partition(
             w["uid"] for w in sim_data.workflows
         )
         checks = [
-            record.dagster_event.event_specific_data.passed
+            record.get_dagster_event().asset_check_evaluation_data.passed
             for record in instance.all_logs(
                 runs[1].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
             )

@@ -11,6 +11,7 @@ import sys
 
 import dlt
 from dlt.sources.rest_api import rest_api_source
+from dlt.sources.rest_api.typing import PaginatorConfig
 
 
 def _successful(job: dict) -> bool:
@@ -18,7 +19,7 @@ def _successful(job: dict) -> bool:
 
 
 def spec_source(base_url: str, api_key: str):
-    single = {"type": "single_page"}
+    single: PaginatorConfig = {"type": "single_page"}
     return rest_api_source(
         {
             "client": {

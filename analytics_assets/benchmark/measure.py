@@ -5,6 +5,7 @@ import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -39,7 +40,7 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def measure(name: str, cmd: list[str], env: dict, cwd: str, base_url: str) -> Measurement:
+def measure(name: str, cmd: list[str], env: dict, cwd: str | Path, base_url: str) -> Measurement:
     sim_control(base_url, "reset")
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -50,7 +51,9 @@ def measure(name: str, cmd: list[str], env: dict, cwd: str, base_url: str) -> Me
     chunks: list[str] = []
     import threading
 
-    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    stdout = proc.stdout
+    assert stdout is not None  # stdout=PIPE
+    reader = threading.Thread(target=lambda: chunks.append(stdout.read()), daemon=True)
     reader.start()
     while proc.poll() is None:
         try:

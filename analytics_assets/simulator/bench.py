@@ -31,7 +31,7 @@ def build_data(rows: int, rows_per_job: int, seed: int = 7) -> SimulatedData:
 def walk(sim: ApiSimulator) -> tuple[int, int]:
     """Fetch every result page of every successful job; return (rows, bytes) received."""
     conn = http.client.HTTPConnection("127.0.0.1", sim.port)
-    headers = {"x-api-key": sim.api_key}
+    headers = {"x-api-key": sim.api_key} if sim.api_key is not None else {}
     n_rows = n_bytes = 0
     for job in sim.data.all_jobs():
         path = f"/v3/jobs/{quote(job['uid'], safe='')}/results"

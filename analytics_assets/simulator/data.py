@@ -6,6 +6,7 @@ import datetime as dt
 import random
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from typing import Literal
 
 from analytics_assets.simulator import rows as rowgen
 from analytics_assets.simulator.factories import (
@@ -90,7 +91,12 @@ class SimulatedData:
         return wf
 
     def _new_job(
-        self, wf: dict, status: str, total: int | None | str = "random", scheduled=None, **fields
+        self,
+        wf: dict,
+        status: str,
+        total: int | None | Literal["random"] = "random",
+        scheduled=None,
+        **fields,
     ) -> dict:
         if total == "random":
             total = random_total(self._rng, status, self.rows_per_job)
@@ -193,7 +199,7 @@ class SimulatedData:
             return NotImplemented
         return self.snapshot() == other.snapshot()
 
-    __hash__ = None  # mutable
+    # No __hash__: defining __eq__ alone already makes instances unhashable (mutable).
 
     # ----------------------------------------------------------------- mutations
     def subscribe(self, listener: Callable[[list[str]], None]) -> None:

@@ -100,6 +100,8 @@ def render(
             return _wrap(mode.envelope, data.workspace)
         if resource == "workflows":
             return _wrap(mode.envelope, data.workflows)
+        if uid is None:  # only workspace and workflows have no uid
+            return None
         if resource == "jobs":
             jobs = data.jobs.get(uid)
             return None if jobs is None else _wrap(mode.envelope, jobs)

@@ -110,6 +110,7 @@ class ApiSimulator:
     def start(self) -> str:
         """Serve in a daemon thread; return the base URL (``http://127.0.0.1:PORT``)."""
         if self._server is not None:
+            assert self.base_url is not None  # set together with _server
             return self.base_url
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
@@ -138,7 +139,8 @@ class ApiSimulator:
             except OSError:
                 pass
         server.server_close()
-        self._thread.join(timeout=5)
+        if self._thread is not None:  # set together with _server
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> ApiSimulator:
         self.start()
