@@ -49,6 +49,21 @@ def test_every_partition_in_one_run_lands_exact_rows_and_per_partition_counts(
         expected = {uid: in_warehouse.get(uid, 0) for uid in uids}
         assert _latest_partition_counts(instance, asset) == expected, asset
 
+    # Progress reaches the run log: workflows listed, then jobs fetched and rows so far.
+    progress = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.user_message.startswith("progress: ")
+    ]
+    assert any(
+        f"workflows listed {len(uids)}/{len(uids)} ({len(jobs)} jobs)" in m for m in progress
+    )
+    rows = sum(len(sim_data.results[j["uid"]]) for j in successful)
+    assert any(
+        f"jobs fetched {len(successful)}/{len(successful)}, {rows} result rows" in m
+        for m in progress
+    )
+
     checks = [
         e.event_specific_data
         for e in result.all_events
