@@ -60,12 +60,9 @@ def _configure(workflows: int) -> subprocess.Popen | None:
 def run_full_load() -> int:
     """Materialize the workspace assets, then every workflow partition with its check."""
     from dagster import DagsterInstance
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
 
     from analytics_assets.definitions import defs
+    from analytics_assets.partitions import range_tags
     from analytics_assets.summary import print_summary
 
     started = time.monotonic()
@@ -83,10 +80,7 @@ def run_full_load() -> int:
             instance=instance,
             raise_on_error=False,
             run_config=QUIET,
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: uids[0],
-                ASSET_PARTITION_RANGE_END_TAG: uids[-1],
-            },
+            tags=range_tags(uids[0], uids[-1]),
         )
         verdict = "success" if run.success else "FAILED"
         print(f"workflow_partition_job[{len(uids)} partitions]: {verdict}")

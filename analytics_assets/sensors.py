@@ -18,14 +18,11 @@ from dagster import (
 
 from analytics_assets import constants as c
 from analytics_assets.jobs import workflow_partition_job, workspace_job
-from analytics_assets.partitions import workflow_uids
+from analytics_assets.partitions import partitions_of_run, workflow_uids
 from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.source import fetch_jobs, fetch_workflows
 
 DEFAULT_INTERVAL_SECONDS = 300
-PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -50,19 +47,10 @@ def _partitions_in_flight(context: SensorEvaluationContext) -> set[str]:
     # the implicit asset job, and it writes the same partition. A single-run backfill names
     # its partitions as a range of the registered uids.
     runs = context.instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT))
-    busy = {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}
-    ranges = [
-        (run.tags[RANGE_START_TAG], run.tags[RANGE_END_TAG])
-        for run in runs
-        if RANGE_START_TAG in run.tags and RANGE_END_TAG in run.tags
-    ]
-    if ranges:
-        registered = context.instance.get_dynamic_partitions(c.PARTITIONS_NAME)
-        position = {uid: i for i, uid in enumerate(registered)}
-        for first, last in ranges:
-            if first in position and last in position:
-                busy.update(registered[position[first] : position[last] + 1])
-    return busy
+    if not runs:
+        return set()
+    registered = context.instance.get_dynamic_partitions(c.PARTITIONS_NAME)
+    return {uid for run in runs for uid in partitions_of_run(run.tags, registered)}
 
 
 def sensor_interval_seconds() -> int:

@@ -1,21 +1,22 @@
 """Shared fixtures: the simulator on loopback, a temp DuckDB warehouse, a temp Dagster instance."""
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 from dagster import DagsterInstance, Definitions, instance_for_test
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from dagster_dlt import DagsterDltResource
 
 from analytics_assets.definitions import defs as product_defs
+from analytics_assets.partitions import range_tags
+from analytics_assets.records import is_successful
 from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.simulator import ApiSimulator, SimulatedData
 
+ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk-test-7f3a9c1e-SECRET-do-not-log"
 
 
@@ -50,6 +51,24 @@ def api_resource(simulator: ApiSimulator, duckdb_path: Path) -> AnalyticsApiReso
 
 
 @pytest.fixture
+def cli_env(simulator, duckdb_path, tmp_path) -> dict[str, str]:
+    """Environment of a `dagster` subprocess: the shipped instance config in a temp
+    DAGSTER_HOME, the simulator, a temp warehouse, and no ANALYTICS_* of the caller's."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    env.update(
+        DAGSTER_HOME=str(home),
+        ANALYTICS_API_BASE_URL=simulator.base_url,
+        ANALYTICS_API_KEY=API_KEY,
+        ANALYTICS_DUCKDB_PATH=str(duckdb_path),
+        ANALYTICS_API_BACKOFF_FACTOR="0.01",
+    )
+    return env
+
+
+@pytest.fixture
 def instance() -> Iterator[DagsterInstance]:
     with instance_for_test() as inst:
         yield inst
@@ -81,7 +100,7 @@ def run_partition_range(defs: Definitions, instance: DagsterInstance, first: str
     """Several partitions in one run, as a single-run backfill launches them."""
     return defs.resolve_job_def("workflow_partition_job").execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        tags=range_tags(first, last),
         **kw,
     )
 
@@ -98,6 +117,17 @@ def fetch(duckdb_path: Path, sql: str, *params) -> list[tuple]:
     """Read the warehouse after the runs ended (DuckDB allows one process at a time)."""
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         return con.execute(sql, list(params)).fetchall()
+
+
+def assert_full_load(duckdb_path: Path, sim_data: SimulatedData) -> None:
+    """Every job, every successful job and every result row of the simulator, exactly once."""
+    jobs = sim_data.all_jobs()
+    successful = [j for j in jobs if is_successful(j)]
+    assert count(duckdb_path, "jobs") == len(jobs)
+    assert count(duckdb_path, "successful_jobs") == len(successful)
+    assert count(duckdb_path, "job_results") == sum(
+        len(sim_data.results[j["uid"]]) for j in successful
+    )
 
 
 def count(duckdb_path: Path, table: str, where: str = "", *params) -> int:

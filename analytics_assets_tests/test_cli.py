@@ -1,7 +1,5 @@
 """The README's CLI recipes as subprocesses, and concurrent partition runs on one warehouse."""
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,29 +15,11 @@ from dagster import (
     build_sensor_context,
 )
 
-from analytics_assets.records import is_successful
 from analytics_assets.sensors import workflow_refresh_sensor
 from analytics_assets.simulator import SimulatedData
-from analytics_assets_tests.conftest import API_KEY, count, fetch
+from analytics_assets_tests.conftest import API_KEY, ROOT, assert_full_load, count, fetch
 
-ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).parent / "dagster")
-
-
-@pytest.fixture
-def cli_env(simulator, duckdb_path, tmp_path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
-    env.update(
-        DAGSTER_HOME=str(home),
-        ANALYTICS_API_BASE_URL=simulator.base_url,
-        ANALYTICS_API_KEY=API_KEY,
-        ANALYTICS_DUCKDB_PATH=str(duckdb_path),
-        ANALYTICS_API_BACKOFF_FACTOR="0.01",
-    )
-    return env
 
 
 def materialize(
@@ -95,13 +75,7 @@ def test_readme_cli_recipe_for_every_partition_is_one_run(cli_env, sim_data, duc
         uids = instance.get_dynamic_partitions("workflow_uids")
     everything = f"{uids[0]}...{uids[-1]}"
     finish(materialize(cli_env, "jobs,successful_jobs,job_results", partition_range=everything))
-    jobs = sim_data.all_jobs()
-    successful = [j for j in jobs if is_successful(j)]
-    assert count(duckdb_path, "jobs") == len(jobs)
-    assert count(duckdb_path, "successful_jobs") == len(successful)
-    assert count(duckdb_path, "job_results") == sum(
-        len(sim_data.results[j["uid"]]) for j in successful
-    )
+    assert_full_load(duckdb_path, sim_data)
     assert _check_evaluations(cli_env) == [True]
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert len(instance.get_runs()) == 2
@@ -113,13 +87,7 @@ def test_concurrent_partition_runs_all_succeed_without_losing_rows(cli_env, sim_
     procs = [materialize(cli_env, "jobs,successful_jobs,job_results", uid) for uid in uids]
     for proc in procs:
         finish(proc)
-    jobs = sim_data.all_jobs()
-    successful = [j for j in jobs if is_successful(j)]
-    assert count(duckdb_path, "jobs") == len(jobs)
-    assert count(duckdb_path, "successful_jobs") == len(successful)
-    assert count(duckdb_path, "job_results") == sum(
-        len(sim_data.results[j["uid"]]) for j in successful
-    )
+    assert_full_load(duckdb_path, sim_data)
     assert _check_evaluations(cli_env) == [True] * len(uids)
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         statuses = {run.status for run in instance.get_runs()}
@@ -149,15 +117,10 @@ def test_backfill_of_nine_partitions_with_a_sensor_tick_in_between(
     assert not requested & (busy_before & busy_after)
     for proc in procs:
         finish(proc)
-    jobs = sim_data.all_jobs()
-    successful = [j for j in jobs if is_successful(j)]
-    assert count(duckdb_path, "jobs") == len(jobs)
-    assert count(duckdb_path, "successful_jobs") == len(successful)
-    results = sum(len(sim_data.results[j["uid"]]) for j in successful)
-    assert count(duckdb_path, "job_results") == results
+    assert_full_load(duckdb_path, sim_data)
     assert fetch(
         duckdb_path, "SELECT count(DISTINCT job_result_id) FROM analytics.job_results"
-    ) == [(results,)]
+    ) == [(count(duckdb_path, "job_results"),)]
 
 
 def _in_flight(instance: DagsterInstance) -> set[str]:

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from analytics_assets_tests.conftest import API_KEY, count
+from analytics_assets_tests.conftest import API_KEY, ROOT, count
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -119,19 +118,8 @@ class DagsterDev:
 
 
 @pytest.fixture
-def ui_env(simulator, duckdb_path, tmp_path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
-    env.update(
-        DAGSTER_HOME=str(home),
-        ANALYTICS_API_BASE_URL=simulator.base_url,
-        ANALYTICS_API_KEY=API_KEY,
-        ANALYTICS_DUCKDB_PATH=str(duckdb_path),
-        ANALYTICS_API_BACKOFF_FACTOR="0.01",
-        NO_COLOR="1",
-    )
+def ui_env(cli_env) -> dict[str, str]:
+    env = {**cli_env, "NO_COLOR": "1"}
     # The sensor runs by default and would register the partitions and launch runs itself;
     # stop it first so that everything this test sees comes from its own clicks.
     done = subprocess.run(

@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from analytics_assets.benchmark.__main__ import BIN, KEY, ROOT, _start_simulator, _workflow_uids
+from analytics_assets.benchmark.__main__ import (
+    BIN,
+    KEY,
+    ROOT,
+    _row,
+    _start_simulator,
+    _workflow_uids,
+)
 from analytics_assets.benchmark.measure import Measurement, measure
 
 CLI = [str(BIN / "dagster"), "asset", "materialize", "-m", "analytics_assets.definitions"]
@@ -114,16 +121,7 @@ def main() -> int:
         "instance": args.instance,
         "workflows": args.workflows,
         "rows": rows,
-        "runs": [
-            {
-                "name": m.name,
-                "seconds": round(m.seconds, 2),
-                "peak_rss_mb": round(m.peak_rss_mb),
-                "requests": m.requests,
-                "results_requests": m.result_requests,
-            }
-            for m in (many, one)
-        ],
+        "runs": [_row(m, rows) for m in (many, one)],
         "ratio_backfill_over_one_partition": round(many.seconds / one.seconds, 2),
         "overhead_ms_per_extra_partition": round(
             (many.seconds - one.seconds) / max(args.workflows - 1, 1) * 1000, 1
