@@ -22,18 +22,20 @@ def page_table(records: list[dict[str, Any]]) -> pa.Table | None:
     if not records:
         return None
     size = len(records)
-    raw = [record["results"] for record in records]
-    # Keys vary between rows: the union, in first-seen order, each column None where absent.
-    keys = dict.fromkeys(key for row in raw for key in row)
-    columns: dict[str, list[Any]] = {
+    columns: dict[str, Any] = {
         name: [record[name] for record in records] for name in (*_REQUIRED, "extracted_at")
     }
-    for key in keys:
-        columns[f"results__{key}"] = [row.get(key) for row in raw]
     fields, arrays = [], []
     try:
+        # One struct array infers every raw key's type in C++ (keys in first-seen order, None
+        # where a row lacks one); its children are the `results__*` columns.
+        raw = pa.array([record["results"] for record in records])
+        if not pa.types.is_struct(raw.type):
+            return None
+        for field, child in zip(raw.type, raw.flatten(), strict=True):
+            columns[f"results__{field.name}"] = child
         for name, values in columns.items():
-            array = pa.array(values)
+            array = values if isinstance(values, pa.Array) else pa.array(values)
             if pa.types.is_nested(array.type):
                 return None  # a nested dict or list: dlt's normalizer makes child tables of it
             if name == "extracted_at":
