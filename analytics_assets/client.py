@@ -8,14 +8,16 @@ The key travels through dlt's `APIKeyAuth` in a header: never in a URL, a log li
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from analytics_assets import constants as c
@@ -41,11 +43,24 @@ class AnalyticsApiError(RuntimeError):
 
 @dataclass
 class RequestStats:
-    """What one client did: surfaced as materialization metadata."""
+    """What one client did: surfaced as materialization metadata.
+
+    Counted under a lock: with `fetch_concurrency` > 1 several threads share one client.
+    """
 
     requests: int = 0
     retries: int = 0
     seconds_waiting: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def count_retry(self, delay: float) -> None:
+        with self._lock:
+            self.retries += 1
+            self.seconds_waiting += delay
 
 
 def _hint(status: int) -> str:
@@ -71,6 +86,11 @@ class AnalyticsApiClient:
         self._connected = False
         self._origin = urlsplit(settings.base_url)
         self._session = requests.Session()
+        # One kept-alive connection per concurrent fetch (requests keeps 10 per host).
+        pool = max(10, settings.fetch_concurrency + 2)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._session.auth = APIKeyAuth(
             name="x-api-key", api_key=settings.api_key, location="header"
         )
@@ -119,15 +139,14 @@ class AnalyticsApiClient:
                 f"GET {endpoint}: {what}; retry {attempt + 1}/{self.settings.max_retries} "
                 f"in {delay:.1f} s"
             )
-            self.stats.retries += 1
-            self.stats.seconds_waiting += delay
+            self.stats.count_retry(delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
 
     def _send(
         self, url: str, params: dict[str, Any] | None, endpoint: str
     ) -> tuple[requests.Response | None, str | None]:
-        self.stats.requests += 1
+        self.stats.count_request()
         try:
             response = self._session.get(url, params=params, timeout=self.settings.request_timeout)
         except _RETRYABLE_EXCEPTIONS as exc:

@@ -24,6 +24,7 @@ ENV_BACKOFF_FACTOR = "ANALYTICS_API_BACKOFF_FACTOR"
 ENV_MAX_RETRY_DELAY = "ANALYTICS_API_MAX_RETRY_DELAY"
 ENV_REQUEST_TIMEOUT = "ANALYTICS_API_REQUEST_TIMEOUT"
 ENV_SENSOR_INTERVAL = "ANALYTICS_SENSOR_INTERVAL_SECONDS"
+ENV_FETCH_CONCURRENCY = "ANALYTICS_API_FETCH_CONCURRENCY"
 
 # The spec's retry rules: retry these statuses at most 3 times, waits 2, 4, 8 s.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -31,3 +32,7 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_MAX_RETRY_DELAY = 60.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
+# Jobs whose result pages are fetched at once. 1 by default: plans start at 1 request/s, and
+# more would only earn 429s there; on faster plans a few hide the round trip of each page.
+DEFAULT_FETCH_CONCURRENCY = 1
+MAX_FETCH_CONCURRENCY = 16

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
+
+T = TypeVar("T")
 
 CURSOR_PARAM = "cursor"
 MAX_PAGES = 100_000  # a guard against an API that never says "no next page"
@@ -115,3 +119,65 @@ def prefetched(pages: Iterator[Any], depth: int = 8) -> Iterator[Any]:
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def _put(buffer: queue.Queue, item: tuple[str, Any], stop: threading.Event) -> bool:
+    """Put unless the consumer has gone away; False once it has."""
+    while not stop.is_set():
+        try:
+            buffer.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def prefetched_in_order(
+    streams: Iterable[Callable[[], Iterator[T]]], workers: int, depth: int = 4
+) -> Iterator[T]:
+    """Run up to `workers` streams at once, each in a thread; yield every item of the first
+    stream, then of the second, and so on, exactly as a sequential loop would.
+
+    A stream (here: one job's result pages, which its cursor makes sequential) buffers at most
+    `depth` items ahead, and at most `workers + 1` streams are started, so memory stays
+    bounded however long the jobs are. A stream's exception re-raises here in its turn; when
+    the consumer stops early, the threads stop at their next item.
+    """
+    stop = threading.Event()
+    started: deque[queue.Queue] = deque()
+    pending = iter(streams)
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analytics-fetch")
+
+    def run(stream: Callable[[], Iterator[T]], buffer: queue.Queue) -> None:
+        try:
+            for item in stream():
+                if not _put(buffer, ("item", item), stop):
+                    return
+            _put(buffer, ("done", None), stop)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put(buffer, ("error", exc), stop)
+
+    def start_next() -> None:
+        stream = next(pending, None)
+        if stream is not None:
+            buffer: queue.Queue = queue.Queue(maxsize=depth)
+            started.append(buffer)
+            executor.submit(run, stream, buffer)
+
+    try:
+        # The executor starts streams in submission order, so the stream being consumed is
+        # always running (or done): a full buffer further ahead can never block it.
+        for _ in range(workers + 1):
+            start_next()
+        while started:
+            kind, item = started[0].get()
+            if kind == "item":
+                yield item
+                continue
+            if kind == "error":
+                raise item
+            started.popleft()
+            start_next()
+    finally:
+        stop.set()
+        executor.shutdown(wait=False, cancel_futures=True)

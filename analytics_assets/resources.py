@@ -51,6 +51,11 @@ class AnalyticsApiResource(ConfigurableResource):
         default=None,
         description=f"seconds; default {c.DEFAULT_REQUEST_TIMEOUT}; env {c.ENV_REQUEST_TIMEOUT}",
     )
+    fetch_concurrency: int | None = Field(
+        default=None,
+        description=f"jobs whose result pages are fetched at once (1-{c.MAX_FETCH_CONCURRENCY}); "
+        f"default {c.DEFAULT_FETCH_CONCURRENCY}; env {c.ENV_FETCH_CONCURRENCY}",
+    )
 
     def settings(self) -> ApiSettings:
         """Resolve and validate; raises AnalyticsConfigError naming the variable to fix."""
@@ -65,6 +70,7 @@ class AnalyticsApiResource(ConfigurableResource):
             backoff_factor=self.backoff_factor,
             max_retry_delay=self.max_retry_delay,
             request_timeout=self.request_timeout,
+            fetch_concurrency=self.fetch_concurrency,
         )
 
     def client(self, log: Any = None) -> AnalyticsApiClient:

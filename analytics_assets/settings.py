@@ -44,6 +44,7 @@ class ApiSettings:
     backoff_factor: float = c.DEFAULT_BACKOFF_FACTOR
     max_retry_delay: float = c.DEFAULT_MAX_RETRY_DELAY
     request_timeout: float = c.DEFAULT_REQUEST_TIMEOUT
+    fetch_concurrency: int = c.DEFAULT_FETCH_CONCURRENCY
 
     def __post_init__(self) -> None:
         validate_base_url(self.base_url)
@@ -58,6 +59,10 @@ class ApiSettings:
             raise AnalyticsConfigError(f"{c.ENV_MAX_RETRIES} must be >= 0")
         if self.request_timeout <= 0:
             raise AnalyticsConfigError(f"{c.ENV_REQUEST_TIMEOUT} must be > 0")
+        if not 1 <= self.fetch_concurrency <= c.MAX_FETCH_CONCURRENCY:
+            raise AnalyticsConfigError(
+                f"{c.ENV_FETCH_CONCURRENCY} must be between 1 and {c.MAX_FETCH_CONCURRENCY}"
+            )
 
     @property
     def is_duckdb(self) -> bool:
@@ -146,6 +151,7 @@ def resolve_settings(
     backoff_factor: float | None = None,
     max_retry_delay: float | None = None,
     request_timeout: float | None = None,
+    fetch_concurrency: int | None = None,
 ) -> ApiSettings:
     """Resolve settings from explicit values, then the environment, then dlt secrets."""
     url = base_url or _env(c.ENV_BASE_URL)
@@ -175,5 +181,8 @@ def resolve_settings(
         ),
         request_timeout=_number(
             request_timeout, c.ENV_REQUEST_TIMEOUT, c.DEFAULT_REQUEST_TIMEOUT, float
+        ),
+        fetch_concurrency=int(
+            _number(fetch_concurrency, c.ENV_FETCH_CONCURRENCY, c.DEFAULT_FETCH_CONCURRENCY, int)
         ),
     )

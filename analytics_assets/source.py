@@ -12,6 +12,7 @@ by `successful_jobs`, or by `result_jobs` when the caller already knows which jo
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,7 +26,7 @@ from dlt.extract.resource import DltResource
 from analytics_assets import constants as c
 from analytics_assets.arrow_pages import page_table
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
-from analytics_assets.paging import iter_result_pages, prefetched
+from analytics_assets.paging import iter_result_pages, prefetched, prefetched_in_order
 from analytics_assets.progress import Progress
 from analytics_assets.records import (
     ResultRowIdentity,
@@ -112,25 +113,39 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
     return [normalize_job(job, workflow_uid) for job in unwrap_list(body, path)]
 
 
-def _job_pages(
-    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
+def _pages_of_job(
+    api: AnalyticsApiClient, job: dict[str, Any], log: Any
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(job, page) for every page of every job, in order.
+    """(job, page) for every page of one job, in order.
 
     A job whose first page is a 404 (deleted upstream) is skipped with a warning; a 404
     after some pages were read fails the run, so no job is ever loaded half.
     """
-    for job in jobs:
-        pages = iter_result_pages(api, str(job["uid"]))
-        try:
-            first = next(pages, None)
-        except AnalyticsApiError as exc:
-            if exc.status != 404:
-                raise
-            log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
-            continue
-        for page in itertools.chain([first] if first is not None else [], pages):
-            yield job, page
+    pages = iter_result_pages(api, str(job["uid"]))
+    try:
+        first = next(pages, None)
+    except AnalyticsApiError as exc:
+        if exc.status != 404:
+            raise
+        log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
+        return
+    for page in itertools.chain([first] if first is not None else [], pages):
+        yield job, page
+
+
+def _job_pages(
+    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(job, page) for every page of every job, in job order, fetched ahead of the caller.
+
+    With `fetch_concurrency` N > 1, N jobs are fetched at once (each job's pages stay
+    sequential: the cursor of one page names the next); rows still arrive in job order.
+    """
+    workers = api.settings.fetch_concurrency
+    if workers <= 1:
+        return prefetched(itertools.chain.from_iterable(_pages_of_job(api, j, log) for j in jobs))
+    streams = (functools.partial(_pages_of_job, api, job, log) for job in jobs)
+    return prefetched_in_order(streams, workers)
 
 
 # dlt spends ~10 ms on every item it extracts (it infers an Arrow table's schema each time):
@@ -147,12 +162,12 @@ def iter_job_results(
 ) -> Iterator[list[dict[str, Any]] | pa.Table]:
     """Every result row of the given jobs, in lists (or Arrow tables) of whole API pages.
 
-    Pages are fetched a few ahead in a background thread while this one shapes rows.
+    Pages are fetched ahead in background threads while this one shapes rows.
     """
     identity: ResultRowIdentity | None = None
     extracted_at = utc_now_iso()
     batch: list[dict[str, Any]] = []
-    for job, page in prefetched(_job_pages(api, jobs, log)):
+    for job, page in _job_pages(api, jobs, log):
         if identity is None or identity.job_uid != str(job["uid"]):
             identity = ResultRowIdentity(str(job["uid"]))
             extracted_at = utc_now_iso()

@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     # The environment variable keeps a key out of the process list when that matters.
     p.add_argument("--api-key", default=os.environ.get("SIMULATOR_API_KEY", "sim-secret-key"))
     p.add_argument("--project-id", default=None, help="require this x-project-id header")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="added to every API request, like a remote API's round trip (default 0)",
+    )
     return p
 
 
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key=args.api_key,
         project_id=args.project_id,
         port=args.port,
+        latency_seconds=args.latency_ms / 1000,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

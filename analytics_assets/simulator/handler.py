@@ -74,7 +74,13 @@ class SimHandler(BaseHTTPRequestHandler):
         if path.startswith("/_sim/"):
             self._write(_control(sim, method, path, body))
             return
-        response = self._serve_api(sim, method, segments, path, query)
+        sim._enter()
+        try:
+            if sim.latency_seconds:
+                time.sleep(sim.latency_seconds)
+            response = self._serve_api(sim, method, segments, path, query)
+        finally:
+            sim._leave()
         # Logged before the response leaves: a client that reads the log right after its
         # response arrives must find its own request in it.
         sim._record(

@@ -57,6 +57,7 @@ class ApiSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         cache_max_bytes: int = 1 << 30,
+        latency_seconds: float = 0.0,
     ) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the simulator binds to loopback (127.0.0.1) only")
@@ -65,13 +66,16 @@ class ApiSimulator:
         self.api_key, self.project_id = api_key, project_id
         self.host, self.port = "127.0.0.1", port
         self.cache_max_bytes = cache_max_bytes
+        # Network round trip of a remote API, added to every API request (not /_sim/ ones).
+        self.latency_seconds = latency_seconds
+        self._in_flight = 0
         self.base_url: str | None = None
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._faults: list[list] = []  # [rule, remaining uses]
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_bytes = 0
-        self._stats = {"requests": 0, "bytes": 0, "seconds_serving": 0.0}
+        self._stats = {"requests": 0, "bytes": 0, "seconds_serving": 0.0, "max_in_flight": 0}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -176,11 +180,21 @@ class ApiSimulator:
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._stats = {"requests": 0, "bytes": 0, "seconds_serving": 0.0}
+            self._stats = {"requests": 0, "bytes": 0, "seconds_serving": 0.0, "max_in_flight": 0}
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
+
+    def _enter(self) -> None:
+        """An API request starts: count it in flight (the max shows client concurrency)."""
+        with self._lock:
+            self._in_flight += 1
+            self._stats["max_in_flight"] = max(self._stats["max_in_flight"], self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _count_served(self, sent: int, seconds: float) -> None:
         with self._lock:
