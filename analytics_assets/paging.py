@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -134,7 +134,7 @@ def _put(buffer: queue.Queue, item: tuple[str, Any], stop: threading.Event) -> b
 
 def prefetched_in_order(
     streams: Iterable[Callable[[], Iterator[T]]], workers: int, depth: int = 4
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """Run up to `workers` streams at once, each in a thread; yield every item of the first
     stream, then of the second, and so on, exactly as a sequential loop would.
 
