@@ -27,7 +27,9 @@ KEY = "bench-key-not-secret"
 BIN = Path(sys.executable).parent
 
 
-def _start_simulator(rows: int, workflows: int, rows_per_job: int) -> tuple[subprocess.Popen, str]:
+def _start_simulator(
+    rows: int, workflows: int, rows_per_job: int, latency_ms: float = 0.0
+) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -47,6 +49,8 @@ def _start_simulator(rows: int, workflows: int, rows_per_job: int) -> tuple[subp
             "data",
             "--api-key",
             KEY,
+            "--latency-ms",
+            str(latency_ms),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -73,16 +77,26 @@ def _row(m: Measurement, rows: int) -> dict:
     }
 
 
-def run(rows: int, workflows: int, rows_per_job: int, work: Path, skip_plain: bool) -> dict:
-    sim, url = _start_simulator(rows, workflows, rows_per_job)
+def run(
+    rows: int,
+    workflows: int,
+    rows_per_job: int,
+    work: Path,
+    skip_plain: bool,
+    latency_ms: float = 0.0,
+    fetch_concurrency: int = 1,
+) -> dict:
+    sim, url = _start_simulator(rows, workflows, rows_per_job, latency_ms)
     try:
-        return _run(rows, url, work, skip_plain)
+        report = _run(rows, url, work, skip_plain, fetch_concurrency)
+        report["latency_ms"], report["fetch_concurrency"] = latency_ms, fetch_concurrency
+        return report
     finally:
         sim.terminate()
         sim.wait(timeout=10)
 
 
-def _run(rows: int, url: str, work: Path, skip_plain: bool) -> dict:
+def _run(rows: int, url: str, work: Path, skip_plain: bool, fetch_concurrency: int) -> dict:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     base_env["BENCH_API_KEY"] = KEY
     py = [sys.executable, "-m"]
@@ -129,6 +143,7 @@ def _run(rows: int, url: str, work: Path, skip_plain: bool) -> dict:
         "ANALYTICS_API_BASE_URL": url,
         "ANALYTICS_API_KEY": KEY,
         "ANALYTICS_DUCKDB_PATH": str(work / "ours" / "o.duckdb"),
+        "ANALYTICS_API_FETCH_CONCURRENCY": str(fetch_concurrency),
     }
     cli = [str(BIN / "dagster"), "asset", "materialize", "-m", "analytics_assets.definitions"]
     per_workflow = ["--select", "jobs,successful_jobs,job_results", "--partition"]
@@ -203,7 +218,11 @@ def _report(rows, stats, floor, ws, parts, empty, rerun, plain) -> dict:  # noqa
 
 def _print(report: dict) -> None:
     print(
-        f"\nrows: {report['rows']}; simulator served its share in "
+        f"\nlatency {report['latency_ms']} ms per request; ours with fetch_concurrency "
+        f"{report['fetch_concurrency']}"
+    )
+    print(
+        f"rows: {report['rows']}; simulator served its share in "
         f"{report['simulator']['seconds_serving']} s "
         f"({report['simulator']['rows_per_second_served']} rows/s)"
     )
@@ -239,15 +258,36 @@ def main() -> int:
     parser.add_argument(
         "--skip-plain", action="store_true", help="skip plain dlt (for large memory runs)"
     )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="the simulator waits this long on every request, like a remote API (default 0)",
+    )
+    parser.add_argument(
+        "--fetch-concurrency",
+        type=int,
+        default=1,
+        help="ours: ANALYTICS_API_FETCH_CONCURRENCY (default 1, the product's default)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="analytics-bench-") as tmp:
-        report = run(args.rows, args.workflows, args.rows_per_job, Path(tmp), args.skip_plain)
+        report = run(
+            args.rows,
+            args.workflows,
+            args.rows_per_job,
+            Path(tmp),
+            args.skip_plain,
+            args.latency_ms,
+            args.fetch_concurrency,
+        )
     report["bench_seconds"] = round(time.perf_counter() - started, 1)
     _print(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"bench_{args.rows}.json"
+    suffix = f"_latency{args.latency_ms:g}ms_c{args.fetch_concurrency}" if args.latency_ms else ""
+    path = out / f"bench_{args.rows}{suffix}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"wrote {path}")
     return 0
