@@ -11,7 +11,6 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -82,45 +81,6 @@ def _next_cursor(body: dict[str, Any], endpoint: str) -> str | None:
     return str(cursor)
 
 
-def prefetched(pages: Iterator[Any], depth: int = 8) -> Iterator[Any]:
-    """Iterate `pages` in a background thread, up to `depth` items ahead.
-
-    The HTTP wait of the next page then overlaps with turning this one into rows; memory stays
-    bounded by `depth` pages. An exception in the fetching thread re-raises here, in order.
-    """
-    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put(("page", page), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(("done", None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            buffer.put(("error", exc))
-
-    worker = threading.Thread(target=produce, name="analytics-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = buffer.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
-
-
 def _put(buffer: queue.Queue, item: tuple[str, Any], stop: threading.Event) -> bool:
     """Put unless the consumer has gone away; False once it has."""
     while not stop.is_set():
@@ -133,22 +93,37 @@ def _put(buffer: queue.Queue, item: tuple[str, Any], stop: threading.Event) -> b
 
 
 def prefetched_in_order(
-    streams: Iterable[Callable[[], Iterator[T]]], workers: int, depth: int = 4
+    streams: Iterable[Callable[[], Iterator[T]]], workers: int = 1, depth: int = 4
 ) -> Generator[T, None, None]:
     """Run up to `workers` streams at once, each in a thread; yield every item of the first
     stream, then of the second, and so on, exactly as a sequential loop would.
 
-    A stream (here: one job's result pages, which its cursor makes sequential) buffers at most
-    `depth` items ahead, and at most `workers + 1` streams are started, so memory stays
-    bounded however long the jobs are. A stream's exception re-raises here in its turn; when
-    the consumer stops early, the threads stop at their next item.
+    Here a stream is one job's result pages, which its cursor makes sequential; the HTTP wait
+    of the next pages overlaps with turning this one into rows. Each stream buffers at most
+    `depth` items and at most `workers + 1` streams are started, so memory stays bounded
+    however long the jobs are. Streams begin fetching in their order (a ticket each), so the
+    one being consumed always runs: full buffers further ahead can never block it. A stream's
+    exception re-raises here in its turn. The threads are daemons that stop at their next
+    item once the consumer has gone, so a failed run never waits on a request in flight.
     """
     stop = threading.Event()
+    turn = threading.Condition()
+    tickets = {"next": 0, "running": 0}
     started: deque[queue.Queue] = deque()
     pending = iter(streams)
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analytics-fetch")
 
-    def run(stream: Callable[[], Iterator[T]], buffer: queue.Queue) -> None:
+    def run(ticket: int, stream: Callable[[], Iterator[T]], buffer: queue.Queue) -> None:
+        with turn:
+            turn.wait_for(
+                lambda: (
+                    stop.is_set() or (tickets["next"] == ticket and tickets["running"] < workers)
+                )
+            )
+            if stop.is_set():
+                return
+            tickets["next"] += 1
+            tickets["running"] += 1
+            turn.notify_all()
         try:
             for item in stream():
                 if not _put(buffer, ("item", item), stop):
@@ -156,19 +131,25 @@ def prefetched_in_order(
             _put(buffer, ("done", None), stop)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             _put(buffer, ("error", exc), stop)
+        finally:
+            with turn:
+                tickets["running"] -= 1
+                turn.notify_all()
 
-    def start_next() -> None:
+    def start_next(ticket: int) -> None:
         stream = next(pending, None)
         if stream is not None:
             buffer: queue.Queue = queue.Queue(maxsize=depth)
             started.append(buffer)
-            executor.submit(run, stream, buffer)
+            name = f"analytics-fetch-{ticket}"
+            threading.Thread(
+                target=run, args=(ticket, stream, buffer), name=name, daemon=True
+            ).start()
 
+    ticket = 0
     try:
-        # The executor starts streams in submission order, so the stream being consumed is
-        # always running (or done): a full buffer further ahead can never block it.
-        for _ in range(workers + 1):
-            start_next()
+        for ticket in range(workers + 1):
+            start_next(ticket)
         while started:
             kind, item = started[0].get()
             if kind == "item":
@@ -177,7 +158,9 @@ def prefetched_in_order(
             if kind == "error":
                 raise item
             started.popleft()
-            start_next()
+            ticket += 1
+            start_next(ticket)
     finally:
         stop.set()
-        executor.shutdown(wait=False, cancel_futures=True)
+        with turn:
+            turn.notify_all()

@@ -26,7 +26,7 @@ from dlt.extract.resource import DltResource
 from analytics_assets import constants as c
 from analytics_assets.arrow_pages import page_table
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
-from analytics_assets.paging import iter_result_pages, prefetched, prefetched_in_order
+from analytics_assets.paging import iter_result_pages, prefetched_in_order
 from analytics_assets.progress import Progress
 from analytics_assets.records import (
     ResultRowIdentity,
@@ -138,14 +138,11 @@ def _job_pages(
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """(job, page) for every page of every job, in job order, fetched ahead of the caller.
 
-    With `fetch_concurrency` N > 1, N jobs are fetched at once (each job's pages stay
-    sequential: the cursor of one page names the next); rows still arrive in job order.
+    `fetch_concurrency` jobs are fetched at once (each job's pages stay sequential: the
+    cursor of one page names the next); rows still arrive in job order.
     """
-    workers = api.settings.fetch_concurrency
-    if workers <= 1:
-        return prefetched(itertools.chain.from_iterable(_pages_of_job(api, j, log) for j in jobs))
     streams = (functools.partial(_pages_of_job, api, job, log) for job in jobs)
-    return prefetched_in_order(streams, workers)
+    return prefetched_in_order(streams, api.settings.fetch_concurrency)
 
 
 # dlt spends ~10 ms on every item it extracts (it infers an Arrow table's schema each time):

@@ -58,6 +58,8 @@ def test_streams_ahead_are_bounded_and_threads_stop_when_the_consumer_does():
     # 3 streams started (workers + 1), each at most depth + 1 items ahead of the consumer.
     assert set(produced) <= {"0", "1", "2"}
     assert len(produced) <= 3 * (4 + 2)
+    fetchers = [t for t in threading.enumerate() if t.name.startswith("analytics-fetch")]
+    assert fetchers and all(t.daemon for t in fetchers)  # a failed run never waits on them
     items.close()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(
