@@ -5,11 +5,8 @@ import threading
 import time
 
 import pytest
-from dagster import Definitions
-from dagster_dlt import DagsterDltResource
 
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
-from analytics_assets.definitions import defs as product_defs
 from analytics_assets.paging import prefetched_in_order
 from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
@@ -118,21 +115,16 @@ def test_a_bad_concurrency_fails_naming_the_variable(monkeypatch, value):
 
 
 @pytest.fixture
-def concurrent_resource(api_resource):
+def api_resource(api_resource):
+    """conftest's resource with four jobs fetched at once (conftest's `defs` binds it)."""
     fields = {name: getattr(api_resource, name) for name in type(api_resource).model_fields}
     return AnalyticsApiResource(**{**fields, "fetch_concurrency": 4})
 
 
 def test_the_assets_load_everything_with_concurrent_fetching(
-    simulator, sim_data, concurrent_resource, duckdb_path, instance
+    simulator, sim_data, defs, duckdb_path, instance
 ):
     simulator.latency_seconds = 0.01
-    defs = Definitions(
-        assets=list(product_defs.assets or []),
-        asset_checks=list(product_defs.asset_checks or []),
-        jobs=list(product_defs.jobs or []),
-        resources={"dlt": DagsterDltResource(), "analytics_api": concurrent_resource},
-    )
     load_everything(defs, instance)
     assert_full_load(duckdb_path, sim_data)
     assert simulator.stats()["max_in_flight"] >= 2

@@ -23,6 +23,10 @@ from analytics_assets.simulator.render import (
 )
 
 
+def _fresh_stats() -> dict:
+    return {"requests": 0, "bytes": 0, "seconds_serving": 0.0, "max_in_flight": 0}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # keep-alive connections would make stop() wait for the client
@@ -75,7 +79,7 @@ class ApiSimulator:
         self._faults: list[list] = []  # [rule, remaining uses]
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_bytes = 0
-        self._stats = {"requests": 0, "bytes": 0, "seconds_serving": 0.0, "max_in_flight": 0}
+        self._stats = _fresh_stats()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -180,7 +184,7 @@ class ApiSimulator:
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._stats = {"requests": 0, "bytes": 0, "seconds_serving": 0.0, "max_in_flight": 0}
+            self._stats = _fresh_stats()
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
