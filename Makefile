@@ -14,7 +14,8 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
 
 # --compile-bytecode: every `dagster` command imports ~2,500 modules; without .pyc files (e.g.
-# under PYTHONDONTWRITEBYTECODE=1, common in containers) each one recompiles them, ~4 s a command.
+# under PYTHONDONTWRITEBYTECODE=1, common in containers) it recompiles those it lacks each time
+# (12.4 s -> 8.6 s for the workspace command here).
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock Makefile
 	$(UV) sync --frozen --python python3 --compile-bytecode
 	touch $@
