@@ -18,8 +18,9 @@ from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient
 from analytics_assets.partitions import workflow_uids
 from analytics_assets.progress import Progress
+from analytics_assets.records import StoredJobs
 from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.runs import nothing_to_load, results_plan, run_dlt
+from analytics_assets.runs import nothing_to_load, results_plan, run_dlt, stored_jobs
 from analytics_assets.source import analytics_source
 from analytics_assets.translator import AnalyticsDltTranslator
 from analytics_assets.warehouse import make_pipeline
@@ -32,6 +33,15 @@ DEFINITION_PIPELINE = make_pipeline(None)
 # A backfill of many workflows is one run and one dlt load, not a run per partition: a
 # Dagster run and a dlt load each cost seconds, the rows of a small workflow milliseconds.
 BACKFILL_POLICY = BackfillPolicy.single_run()
+
+
+class JobsConfig(Config):
+    """Run config of `jobs` and `successful_jobs`."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Merge every listed job again, not only jobs that changed since the last load.",
+    )
 
 
 class JobResultsConfig(Config):
@@ -83,18 +93,27 @@ def workspace_assets(
     pool=c.WAREHOUSE_POOL,
 )
 def workflow_jobs_assets(
-    context: AssetExecutionContext, dlt: DagsterDltResource, analytics_api: AnalyticsApiResource
+    context: AssetExecutionContext,
+    dlt: DagsterDltResource,
+    analytics_api: AnalyticsApiResource,
+    config: JobsConfig,
 ) -> Iterator[Any]:
-    """Load the workflows' jobs, and the successful ones, from one jobs request per workflow."""
+    """Load the workflows' jobs, and the successful ones, from one jobs request per workflow.
+
+    Jobs the warehouse already holds unchanged are not merged again, unless `full_refresh`
+    is set in the run config.
+    """
     settings = analytics_api.settings()
     uids = list(context.partition_keys)
+    pipeline = make_pipeline(settings, uids)
+    stored = StoredJobs() if config.full_refresh else stored_jobs(pipeline, settings, uids)
     client = AnalyticsApiClient(settings, context.log)
     progress = Progress(context.log, workflows_total=len(uids))
     source = analytics_source(
-        settings, workflow_uids=uids, client=client, progress=progress
+        settings, workflow_uids=uids, client=client, progress=progress, stored_jobs=stored
     ).with_resources(c.JOBS, c.SUCCESSFUL_JOBS)
-    pipeline = make_pipeline(settings, uids)
     yield from run_dlt(context, dlt, source, pipeline, settings, translator, client, progress)
+    context.log.info(f"{stored.unchanged} listed job(s) unchanged since the last load, not merged")
 
 
 @dlt_assets(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,10 +91,58 @@ def normalize_job(job: dict[str, Any], workflow_uid: str) -> dict[str, Any]:
     return row
 
 
+# dlt keeps the `_dlt_id` an item brings (its scd2 strategy stores row hashes there the same way).
+ROW_ID = "_dlt_id"
+
+
+def with_version(job: dict[str, Any]) -> dict[str, Any]:
+    """The job row with a hash of its content as its `_dlt_id`.
+
+    The warehouse then records which version of each job it holds, and a re-run can leave
+    out the jobs whose version is already there instead of merging them again.
+    """
+    content = {key: value for key, value in job.items() if key != ROW_ID}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return {**content, ROW_ID: digest}
+
+
 def is_successful(job: dict[str, Any]) -> bool:
     """The spec's filter, null-safe: `total_row_count > 0 and status == 'finished'`."""
     count = job.get("total_row_count")
     return job.get("status") == SUCCESS_STATUS and count is not None and count > 0
+
+
+class StoredJobs:
+    """Which versions of some workflows' jobs the warehouse holds, per table.
+
+    Each table maps a row's version (`_dlt_id`, see `with_version`) to the fields the
+    successful-jobs filter reads, as stored: a row edited in the warehouse since is loaded
+    again rather than trusted.
+    """
+
+    def __init__(
+        self,
+        jobs: Mapping[str, tuple[Any, Any]] | None = None,
+        successful_jobs: Mapping[str, tuple[Any, Any]] | None = None,
+    ) -> None:
+        self.jobs = dict(jobs or {})
+        self.successful_jobs = dict(successful_jobs or {})
+        self.unchanged = 0
+
+    def holds(self, row: dict[str, Any]) -> bool:
+        """Whether every table the row belongs in already holds this version of it."""
+        version = row.get(ROW_ID)
+        fields = (row.get("status"), row.get("total_row_count"))
+        if version is None or self.jobs.get(version) != fields:
+            return False
+        return not is_successful(row) or self.successful_jobs.get(version) == fields
+
+    def changed(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows to load; counts the others in `unchanged`."""
+        kept = [row for row in rows if not self.holds(row)]
+        self.unchanged += len(rows) - len(kept)
+        return kept
 
 
 def utc_now_iso() -> str:

@@ -25,6 +25,7 @@ from dlt.pipeline.pipeline import Pipeline
 from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.progress import Progress
+from analytics_assets.records import ROW_ID, StoredJobs
 from analytics_assets.settings import ApiSettings
 from analytics_assets.source import JobRef
 from analytics_assets.translator import AnalyticsDltTranslator
@@ -208,6 +209,24 @@ def results_plan(
             return jobs, set()
         sql = f"SELECT DISTINCT job_uid FROM {results} WHERE {where}"
         return jobs, {row[0] for row in warehouse.rows(sql, *workflow_uids)}
+
+
+def stored_jobs(pipeline: Pipeline, settings: ApiSettings, workflow_uids: list[str]) -> StoredJobs:
+    """The versions of these workflows' jobs that `jobs` and `successful_jobs` hold."""
+    tables: dict[str, dict[str, tuple[Any, Any]]] = {}
+    with writer_lock(settings), reading(pipeline) as warehouse:
+        for table in (c.JOBS, c.SUCCESSFUL_JOBS):
+            qualified = warehouse.table(table)
+            if qualified is None:
+                continue
+            sql = (
+                f"SELECT {ROW_ID}, status, total_row_count FROM {qualified} "
+                f"WHERE {in_clause(workflow_uids)}"
+            )
+            tables[table] = {
+                row[0]: (row[1], row[2]) for row in warehouse.rows(sql, *workflow_uids)
+            }
+    return StoredJobs(tables.get(c.JOBS), tables.get(c.SUCCESSFUL_JOBS))
 
 
 def nothing_to_load(

@@ -30,12 +30,14 @@ from analytics_assets.paging import iter_result_pages, prefetched_in_order
 from analytics_assets.progress import Progress
 from analytics_assets.records import (
     ResultRowIdentity,
+    StoredJobs,
     is_successful,
     normalize_job,
     result_record,
     unwrap_list,
     unwrap_workspace,
     utc_now_iso,
+    with_version,
 )
 from analytics_assets.settings import ApiSettings
 
@@ -110,7 +112,7 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
             raise
         log.warning(f"workflow {workflow_uid!r} is gone upstream (404 on {path}); loading nothing")
         return []
-    return [normalize_job(job, workflow_uid) for job in unwrap_list(body, path)]
+    return [with_version(normalize_job(job, workflow_uid)) for job in unwrap_list(body, path)]
 
 
 def _pages_of_job(
@@ -200,13 +202,15 @@ def analytics_source(
     client: AnalyticsApiClient | None = None,
     arrow: bool = True,
     progress: Progress | None = None,
+    stored_jobs: StoredJobs | None = None,
 ) -> Sequence[DltResource]:
     """The five API resources as dlt resources, merged on their own primary keys.
 
     `result_jobs` are (job uid, workflow uid) pairs whose results to load. Pass `client` to
     share one HTTP client (and its request counters) with the caller; `arrow=False` yields
     result pages as dicts (dlt's slower, fully general path); `progress` is told of every
-    workflow listed and every result page loaded.
+    workflow listed and every result page loaded. Jobs whose version `stored_jobs` already
+    holds are left out of `jobs` and `successful_jobs` (a re-run merges only what changed).
     """
     lazy = LazyClient(settings, log, client)
 
@@ -231,6 +235,8 @@ def analytics_source(
             rows = fetch_jobs(lazy.client, uid, lazy.log)
             if progress:
                 progress.workflow_listed(len(rows))
+            if stored_jobs is not None:
+                rows = stored_jobs.changed(rows)
             if rows:
                 yield rows
 

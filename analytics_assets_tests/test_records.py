@@ -4,13 +4,16 @@ import pytest
 
 from analytics_assets.client import AnalyticsApiError
 from analytics_assets.records import (
+    ROW_ID,
     ResultRowIdentity,
+    StoredJobs,
     coerce_count,
     is_successful,
     normalize_job,
     result_record,
     unwrap_list,
     unwrap_workspace,
+    with_version,
 )
 
 
@@ -103,3 +106,34 @@ def test_result_record_keeps_sent_ids_and_wraps_raw_rows():
     raw = result_record({"a": 1}, identity=identity, workflow_uid="w", extracted_at="now")
     assert raw["results"] == {"a": 1} and raw["extracted_at"] == "now"
     assert raw["job_result_id"] == ResultRowIdentity("job").next_id({"a": 1})
+
+
+def test_a_job_version_is_a_hash_of_its_content_and_nothing_else():
+    job = {"uid": "j", "status": "running", "configuration": {"b": 1, "a": [2]}}
+    version = with_version(job)[ROW_ID]
+    assert with_version({**job, ROW_ID: "random"})[ROW_ID] == version  # its own id left out
+    assert with_version(dict(reversed(list(job.items()))))[ROW_ID] == version  # key order
+    assert with_version({**job, "status": "finished"})[ROW_ID] != version
+    assert with_version({**job, "configuration": {"b": 1, "a": [3]}})[ROW_ID] != version
+    assert len(version) == 32
+
+
+def _row(status: str, count: int | None) -> dict:
+    return with_version({"uid": "j", "status": status, "total_row_count": count})
+
+
+def test_stored_jobs_hold_a_version_only_where_each_table_has_it_as_loaded():
+    done, running = _row("finished", 4), _row("running", None)
+    both = {done[ROW_ID]: ("finished", 4), running[ROW_ID]: ("running", None)}
+    stored = StoredJobs(jobs=both, successful_jobs={done[ROW_ID]: ("finished", 4)})
+    assert stored.changed([done, running]) == []
+    assert stored.unchanged == 2
+    # A successful job missing from successful_jobs is loaded again (into both tables).
+    assert StoredJobs(jobs=both).changed([done, running]) == [done]
+    # A new version (the job moved on) is loaded.
+    assert stored.changed([_row("finished", 5)]) == [_row("finished", 5)]
+    # A row edited in the warehouse since it was loaded is loaded again, not trusted.
+    edited = StoredJobs(jobs={done[ROW_ID]: ("stopped", 4)}, successful_jobs=both)
+    assert edited.changed([done]) == [done]
+    assert StoredJobs().changed([running]) == [running]
+    assert stored.unchanged == 2
