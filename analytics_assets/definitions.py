@@ -1,5 +1,7 @@
 """The code location's single entry point: every asset, check, job, sensor and resource."""
 
+import gc
+
 from dagster import Definitions, in_process_executor
 from dagster_dlt import DagsterDltResource
 
@@ -19,3 +21,9 @@ defs = Definitions(
     # multiprocess default) only adds an import of Dagster and dlt to each of them.
     executor=in_process_executor,
 )
+
+# Importing Dagster, dlt and pyarrow leaves ~180,000 objects the collector tracks, and they
+# live as long as the process. Frozen, they are not walked again by every full collection
+# nor by the final one at exit: about 1 s off each `dagster` command here (an
+# empty-partition `dagster asset materialize`, 8.5 s -> 7.2 s, mean of four runs each).
+gc.freeze()
