@@ -108,7 +108,9 @@ def prefetched_in_order(
     """
     stop = threading.Event()
     turn = threading.Condition()
-    tickets = {"next": 0, "running": 0}
+    # `failed`: a stream raised, so none after it starts (a run that is failing must not
+    # begin another job's requests and retries while the error travels to the consumer).
+    tickets = {"next": 0, "running": 0, "failed": 0}
     started: deque[queue.Queue] = deque()
     pending = iter(streams)
 
@@ -116,10 +118,12 @@ def prefetched_in_order(
         with turn:
             turn.wait_for(
                 lambda: (
-                    stop.is_set() or (tickets["next"] == ticket and tickets["running"] < workers)
+                    stop.is_set()
+                    or tickets["failed"]
+                    or (tickets["next"] == ticket and tickets["running"] < workers)
                 )
             )
-            if stop.is_set():
+            if stop.is_set() or tickets["failed"]:
                 return
             tickets["next"] += 1
             tickets["running"] += 1
@@ -130,6 +134,8 @@ def prefetched_in_order(
                     return
             _put(buffer, ("done", None), stop)
         except BaseException as exc:  # handed to the consumer, which re-raises it
+            with turn:
+                tickets["failed"] = 1
             _put(buffer, ("error", exc), stop)
         finally:
             with turn:

@@ -171,6 +171,45 @@ class ResultRowIdentity:
         return digest.hexdigest()
 
 
+class StagedRows:
+    """What one load has staged for `job_results`, so that no key is staged twice.
+
+    The load declares its staged rows free of duplicate keys, and dlt then skips the
+    ROW_NUMBER() pass over them that takes most of a merge's time and memory. Generated ids are
+    unique by construction (see `ResultRowIdentity`) once each job is read once. Ids the API
+    sends are remembered per job (memory bounded by the largest job, not the load), and a
+    repeated one is dropped, as the merge's deduplication dropped it before; an API that gave
+    two jobs the same row id would be sending an id that is not an id.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: set[str] = set()
+        self._job: str | None = None
+        self._sent_ids: set[str] = set()
+        self.repeated = 0
+
+    def first_time(self, job_uid: str) -> bool:
+        """Whether this job is new to the load (and now counts as staged)."""
+        if job_uid in self._jobs:
+            return False
+        self._jobs.add(job_uid)
+        return True
+
+    def keeps(self, job_uid: str, item: dict[str, Any]) -> bool:
+        """Whether a result item of this job is staged: anything but an API-sent id it
+        already sent for this job."""
+        sent = item.get("job_result_id")
+        if not sent:
+            return True
+        if job_uid != self._job:
+            self._job, self._sent_ids = job_uid, set()
+        if str(sent) in self._sent_ids:
+            self.repeated += 1
+            return False
+        self._sent_ids.add(str(sent))
+        return True
+
+
 def result_record(
     item: dict[str, Any],
     *,

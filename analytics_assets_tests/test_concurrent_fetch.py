@@ -46,6 +46,28 @@ def test_a_failing_stream_raises_in_its_turn_after_the_streams_before_it():
     assert got == ["a0", "a1", "b0"]
 
 
+def test_no_stream_starts_once_one_has_failed():
+    # A failing run must not begin the next job's requests (and their retries).
+    started: list[str] = []
+
+    def broken():
+        started.append("b")
+        raise AnalyticsApiError("GET /v3/jobs/b/results failed")
+        yield  # a generator, like the others
+
+    def later():
+        started.append("c")
+        yield "c0"
+
+    items = prefetched_in_order([_stream("a", 1, 0), broken, later], workers=1)
+    assert next(items) == "a0"
+    time.sleep(0.2)  # b fails meanwhile, before the consumer moves on and starts c
+    with pytest.raises(AnalyticsApiError, match="jobs/b/results"):
+        next(items)
+    time.sleep(0.2)
+    assert started == ["b"]
+
+
 def test_streams_ahead_are_bounded_and_threads_stop_when_the_consumer_does():
     produced: list[str] = []
     streams = [_stream(str(i), 100, 0, produced) for i in range(50)]

@@ -254,7 +254,10 @@ def test_sigkill_in_the_results_load_phase_then_rerun_equals_a_clean_run(
     work = duckdb_path.parent / "dlt_pipelines" / pipeline_name(uid)
 
     def loading() -> bool:
-        return any(work.glob(f"load/normalized/*/started_jobs/{started_job}"))
+        try:
+            return any(work.glob(f"load/normalized/*/started_jobs/{started_job}"))
+        except FileNotFoundError:  # dlt created or moved a folder while the glob walked it
+            return False
 
     proc, _ = cli.start(uid)
     wait_for(loading, proc, timeout=180, poll=0.002)
