@@ -1,5 +1,6 @@
 """Pins the public surface: a rename must be a visible decision, not an accident."""
 
+import os
 import subprocess
 import sys
 
@@ -93,8 +94,19 @@ def test_importing_the_code_location_reads_no_environment_and_opens_nothing():
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
-def test_importing_the_code_location_freezes_what_the_import_built():
-    # In a fresh interpreter: the objects of the import are out of the collector's reach.
-    code = "import gc; import analytics_assets.definitions; print(gc.get_freeze_count())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert int(out.stdout) > 100_000
+def test_importing_the_code_location_freezes_its_objects_and_picks_arrows_allocator():
+    # In a fresh interpreter: the objects of the import are out of the collector's reach, and
+    # Arrow allocates with malloc (unless the environment chose otherwise).
+    code = (
+        "import gc; import analytics_assets.definitions; import pyarrow as pa; "
+        "print(gc.get_freeze_count(), pa.default_memory_pool().backend_name)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    run = [sys.executable, "-c", code]
+    frozen, backend = subprocess.run(
+        run, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(frozen) > 100_000 and backend == "system"
+    chosen = {**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+    out = subprocess.run(run, env=chosen, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1] == "jemalloc"
