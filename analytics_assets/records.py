@@ -195,19 +195,27 @@ class StagedRows:
         self._jobs.add(job_uid)
         return True
 
-    def keeps(self, job_uid: str, item: dict[str, Any]) -> bool:
-        """Whether a result item of this job is staged: anything but an API-sent id it
-        already sent for this job."""
-        sent = item.get("job_result_id")
-        if not sent:
-            return True
+    def fresh(self, job_uid: str, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The page's items to stage: all but those repeating an id the API already sent
+        for this job (counted in `repeated`)."""
+        sent = [item.get("job_result_id") for item in page]
+        if not any(sent):
+            return page
         if job_uid != self._job:
             self._job, self._sent_ids = job_uid, set()
-        if str(sent) in self._sent_ids:
-            self.repeated += 1
-            return False
-        self._sent_ids.add(str(sent))
-        return True
+        ids = [str(i) for i in sent if i]
+        if len(ids) == len(page) and len(set(ids)) == len(ids) and self._sent_ids.isdisjoint(ids):
+            self._sent_ids.update(ids)  # the usual page: every id sent, none seen before
+            return page
+        kept = []
+        for item, key in zip(page, sent, strict=True):
+            if key and str(key) in self._sent_ids:
+                self.repeated += 1
+                continue
+            if key:
+                self._sent_ids.add(str(key))
+            kept.append(item)
+        return kept
 
 
 def result_record(

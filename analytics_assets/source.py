@@ -183,8 +183,7 @@ def iter_job_results(
                 workflow_uid=str(job["workflow_uid"]),
                 extracted_at=extracted_at,
             )
-            for item in page
-            if staged.keeps(identity.job_uid, item)
+            for item in staged.fresh(identity.job_uid, page)
         ]
         if progress:
             progress.page_loaded(str(job["uid"]), len(page))

@@ -1,5 +1,6 @@
 """The HTTP client against the simulator: retry counts, no retry on client errors, clear errors."""
 
+import json
 import socket
 import time
 
@@ -101,6 +102,26 @@ def test_an_html_body_is_an_error_naming_the_endpoint(simulator, tmp_path):
     simulator.add_fault(FaultRule(WORKFLOWS, times=1, kind="html"))
     with pytest.raises(AnalyticsApiError, match="GET /v3/workflows .*not valid JSON"):
         _client(simulator, tmp_path).get_json("/v3/workflows")
+
+
+def test_every_simulated_body_parses_as_the_standard_parser_reads_it(simulator, sim_data, tmp_path):
+    client = _client(simulator, tmp_path)
+    paths = ["/v3/workspace", "/v3/workflows"]
+    paths += [f"/v3/workflows/{w['uid']}/jobs" for w in sim_data.workflows]
+    paths += [f"/v3/jobs/{uid}/results" for uid in sim_data.results]
+    for path in paths:
+        raw = client._session.get(simulator.base_url + path, timeout=5)  # same auth, raw body
+        assert client.get_json(path) == json.loads(raw.content), path
+
+
+def test_json_the_fast_parser_refuses_is_still_read_as_the_standard_parser_reads_it(
+    simulator, tmp_path
+):
+    # orjson stops at 64-bit integers; the parser requests uses reads them.
+    body = b'[{"uid": "w", "big": 123456789012345678901234567890}]'
+    simulator.add_fault(FaultRule(WORKFLOWS, times=1, status=200, body=body))
+    (row,) = _client(simulator, tmp_path).get_json("/v3/workflows")
+    assert row["big"] == 123456789012345678901234567890
 
 
 def test_project_id_header_is_sent_only_when_configured(simulator, tmp_path):

@@ -6,6 +6,7 @@ from analytics_assets.client import AnalyticsApiError
 from analytics_assets.records import (
     ROW_ID,
     ResultRowIdentity,
+    StagedRows,
     StoredJobs,
     coerce_count,
     is_successful,
@@ -137,3 +138,21 @@ def test_stored_jobs_hold_a_version_only_where_each_table_has_it_as_loaded():
     assert edited.changed([done]) == [done]
     assert StoredJobs().changed([running]) == [running]
     assert stored.unchanged == 2
+
+
+def _sent(*ids: str) -> list[dict]:
+    return [{"job_result_id": i, "results": {"n": n}} for n, i in enumerate(ids)]
+
+
+def test_staged_rows_drop_only_ids_the_api_repeats_within_a_job():
+    staged = StagedRows()
+    page = _sent("a", "b")
+    assert staged.fresh("j1", page) is page  # the usual page passes whole
+    assert staged.fresh("j1", _sent("c", "a", "c", "d")) == [
+        _sent("c", "a", "c", "d")[i] for i in (0, 3)
+    ]
+    assert staged.repeated == 2
+    assert staged.fresh("j2", _sent("a")) == _sent("a")  # ids are remembered per job
+    raw = [{"results": {"n": 1}}, {"results": {"n": 1}}]
+    assert staged.fresh("j2", raw) is raw  # no ids sent: generated ids are unique already
+    assert staged.first_time("j1") and not staged.first_time("j1")
