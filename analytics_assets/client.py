@@ -7,6 +7,7 @@ The key travels through dlt's `APIKeyAuth` in a header: never in a URL, a log li
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from analytics_assets.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
 
+BODY_CHUNK_BYTES = 1 << 20
 _RETRYABLE_EXCEPTIONS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -122,10 +124,10 @@ class AnalyticsApiClient:
         endpoint = urlsplit(url).path
         attempts = self.settings.max_retries + 1
         for attempt in range(attempts):
-            response, failure = self._send(url, params, endpoint)
-            # _send gives a response or a failure, never both.
+            response, body, failure = self._send(url, params, endpoint)
+            # _send gives a response (and its body) or a failure, never both.
             if response is not None and response.status_code not in c.RETRY_STATUSES:
-                return self._parse(response, endpoint)
+                return self._parse(response, body, endpoint)
             status = None if response is None else response.status_code
             what = failure or f"HTTP {status}"
             if attempt == attempts - 1:
@@ -146,10 +148,15 @@ class AnalyticsApiClient:
 
     def _send(
         self, url: str, params: dict[str, Any] | None, endpoint: str
-    ) -> tuple[requests.Response | None, str | None]:
+    ) -> tuple[requests.Response | None, bytes, str | None]:
         self.stats.count_request()
         try:
-            response = self._session.get(url, params=params, timeout=self.settings.request_timeout)
+            response = self._session.get(
+                url, params=params, timeout=self.settings.request_timeout, stream=True
+            )
+            # Read as requests would, in bigger chunks: it reads 10 KB at a time, which took
+            # 10 ms for a 470 KB page of 1000 results against 4.5 ms in 1 MB chunks.
+            body = b"".join(response.iter_content(BODY_CHUNK_BYTES))
         except _RETRYABLE_EXCEPTIONS as exc:
             if not self._connected and _is_unreachable(exc):
                 # Bad configuration, not a blip: fail in seconds rather than after retries.
@@ -158,9 +165,9 @@ class AnalyticsApiClient:
                     f"check {c.ENV_BASE_URL}",
                     endpoint=endpoint,
                 ) from None
-            return None, f"{type(exc).__name__}"
+            return None, b"", f"{type(exc).__name__}"
         self._connected = True
-        return response, None
+        return response, body, None
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
         cap = self.settings.max_retry_delay
@@ -169,30 +176,33 @@ class AnalyticsApiClient:
             return min(retry_after, cap)
         return min(self.settings.backoff_factor * 2**attempt, cap)
 
-    def _parse(self, response: requests.Response, endpoint: str) -> Any:
+    def _parse(self, response: requests.Response, body: bytes, endpoint: str) -> Any:
         status = response.status_code
         if status >= 400:
-            detail = _error_detail(response, self.settings.api_key)
+            detail = _error_detail(body, self.settings.api_key)
             raise AnalyticsApiError(
                 f"GET {endpoint} failed with HTTP {status}{detail}: {_hint(status)}",
                 status=status,
                 endpoint=endpoint,
             )
-        if _LONG_DIGITS not in response.content.translate(_DIGIT_MAP):
-            try:
-                return orjson.loads(response.content)
-            except orjson.JSONDecodeError:
-                pass  # the standard parser words the error (or reads what orjson refuses)
+        return _loads(body, endpoint, status, response.headers.get("content-type"))
+
+
+def _loads(body: bytes, endpoint: str, status: int, content_type: str | None) -> Any:
+    if not _may_hold_a_huge_integer(body):
         try:
-            return response.json()
-        except ValueError:
-            kind = response.headers.get("content-type", "unknown content type")
-            raise AnalyticsApiError(
-                f"GET {endpoint} returned HTTP {status} with a body that is not valid JSON "
-                f"({kind}, {len(response.content)} bytes)",
-                status=status,
-                endpoint=endpoint,
-            ) from None
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # the standard parser words the error (or reads what orjson refuses)
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise AnalyticsApiError(
+            f"GET {endpoint} returned HTTP {status} with a body that is not valid JSON "
+            f"({content_type or 'unknown content type'}, {len(body)} bytes)",
+            status=status,
+            endpoint=endpoint,
+        ) from None
 
 
 def _is_unreachable(exc: Exception) -> bool:
@@ -223,20 +233,30 @@ def _retry_after_seconds(response: requests.Response | None) -> float | None:
         return None
 
 
-# orjson parses a page of 1000 results in 2.3-4.8 ms against 6-9 ms for the parser requests
-# uses, but reads an integer past 64 bits as a float. Such an integer has 19 digits or more:
-# a body with any run of 19 digits (even inside a string) takes the standard parser. The check
-# maps every digit to "0" and anything else to "x", then searches: 0.8 ms a page.
-_DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 120 for b in range(256))
-_LONG_DIGITS = b"0" * 19
+# orjson parses a page of 1000 results in 2.3-4.8 ms against 6-9 ms for the json module (or
+# simplejson, which requests uses), but reads an integer above 2**64 - 1 or below -2**63 as a
+# float. Such an integer is 20+ digits, or "-" and 19+, right after ":", "," or "[". Mapped to
+# classes (digits "0", those three ":", whitespace dropped), a body that may hold one shows
+# ":" and 20 zeros or ":-" and 19 (also when the digits are inside a string: the standard
+# parser then reads the body, slower but exact). The check costs about 1 ms a page.
+_CLASSES = bytes(
+    48 if 48 <= b <= 57 else 58 if b in b":,[" else 45 if b == 45 else 120 for b in range(256)
+)
+_WHITESPACE = b" \t\r\n"
+_HUGE = (b":" + b"0" * 20, b":-" + b"0" * 19)
 
 
-def _error_detail(response: requests.Response, api_key: str) -> str:
+def _may_hold_a_huge_integer(body: bytes) -> bool:
+    shape = body.translate(_CLASSES, _WHITESPACE)
+    return any(pattern in shape for pattern in _HUGE)
+
+
+def _error_detail(body: bytes, api_key: str) -> str:
     try:
-        body = response.json()
+        error = json.loads(body)
     except ValueError:
         return ""
-    message = body.get("message") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
     if not message:
         return ""
     return f" ({str(message)[:200].replace(api_key, '***')})"

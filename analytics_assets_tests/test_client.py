@@ -117,11 +117,12 @@ def test_every_simulated_body_parses_as_the_standard_parser_reads_it(simulator, 
 def test_json_the_fast_parser_refuses_is_still_read_as_the_standard_parser_reads_it(
     simulator, tmp_path
 ):
-    # orjson stops at 64-bit integers; the parser requests uses reads them.
-    body = b'[{"uid": "w", "big": 123456789012345678901234567890}]'
+    # orjson reads integers past 64 bits as floats; Python's json reads them exactly.
+    body = b'[{"uid": "w", "big": 123456789012345678901234567890, "low": -9223372036854775809}]'
     simulator.add_fault(FaultRule(WORKFLOWS, times=1, status=200, body=body))
     (row,) = _client(simulator, tmp_path).get_json("/v3/workflows")
     assert row["big"] == 123456789012345678901234567890
+    assert row["low"] == -9223372036854775809
 
 
 def test_project_id_header_is_sent_only_when_configured(simulator, tmp_path):
