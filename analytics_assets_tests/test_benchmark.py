@@ -40,6 +40,13 @@ def test_bench_runs_every_loader_and_counts_requests(tmp_path):
         "(b) plain dlt rest_api_source": (9, 3),
     }
     assert report["rerun_results_requests"] == 0
+    # The empty partition and the re-run ran 3 times each; the median run is the one reported.
+    for name, key in [
+        ("(a) ours: empty partition (fixed cost)", "empty_partition_seconds_each"),
+        ("(a) ours: no-change re-run", "rerun_seconds_each"),
+    ]:
+        assert len(report[key]) == 3
+        assert runs[name]["seconds"] == sorted(report[key])[1]
     assert all(run["seconds"] > 0 and run["peak_rss_mb"] > 0 for run in report["runs"])
     # The ratios are made of the right runs (the runs' seconds are rounded to 0.01 s).
     plain = runs["(b) plain dlt rest_api_source"]["seconds"]
