@@ -107,10 +107,11 @@ def prefetched_in_order(
     item once the consumer has gone, so a failed run never waits on a request in flight.
     """
     stop = threading.Event()
+    # A stream raised: none after it starts (a run that is failing must not begin another
+    # job's requests and retries while the error travels to the consumer).
+    failed = threading.Event()
     turn = threading.Condition()
-    # `failed`: a stream raised, so none after it starts (a run that is failing must not
-    # begin another job's requests and retries while the error travels to the consumer).
-    tickets = {"next": 0, "running": 0, "failed": 0}
+    tickets = {"next": 0, "running": 0}
     started: deque[queue.Queue] = deque()
     pending = iter(streams)
 
@@ -119,11 +120,11 @@ def prefetched_in_order(
             turn.wait_for(
                 lambda: (
                     stop.is_set()
-                    or tickets["failed"]
+                    or failed.is_set()
                     or (tickets["next"] == ticket and tickets["running"] < workers)
                 )
             )
-            if stop.is_set() or tickets["failed"]:
+            if stop.is_set() or failed.is_set():
                 return
             tickets["next"] += 1
             tickets["running"] += 1
@@ -134,8 +135,7 @@ def prefetched_in_order(
                     return
             _put(buffer, ("done", None), stop)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            with turn:
-                tickets["failed"] = 1
+            failed.set()  # waiting streams see it when `finally` wakes them
             _put(buffer, ("error", exc), stop)
         finally:
             with turn:

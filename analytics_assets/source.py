@@ -194,8 +194,8 @@ def iter_job_results(
         yield _item(batch, arrow)
     if staged.repeated > repeated:
         (log or logger).warning(
-            f"{staged.repeated - repeated} result row(s) repeated a job_result_id already read "
-            "in this load; kept the first of each"
+            f"{staged.repeated - repeated} result row(s) repeated a job_result_id their job had "
+            "already sent in this load; kept the first of each"
         )
 
 

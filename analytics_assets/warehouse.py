@@ -30,9 +30,9 @@ LOCK_TIMEOUT_SECONDS = 3600
 # Loads append and merge; insertion order is meaningless for them, and keeping it is what
 # makes DuckDB hold a whole load file in memory. The memory cap keeps big loads flat (DuckDB
 # spills to disk past it): a merge of 1M result rows peaks at the cap plus ~20 MB. A cap this
-# low needs few threads, since each holds its own buffers: with 16 threads a 1M-row merge ran
-# out of memory at 64MB, with 4 an 8M-row table took a 3M-row merge. Raise both with dlt's
-# DESTINATION__DUCKDB__CREDENTIALS__PRAGMAS (README).
+# low needs few threads, since each holds its own buffers: merging 1M rows into a 3M-row table
+# ran out of memory at 64MB with 16 threads; with 4, an 8M-row table took a 3M-row merge.
+# Raise both with dlt's DESTINATION__DUCKDB__CREDENTIALS__PRAGMAS (README).
 DUCKDB_CONFIG = {
     "preserve_insertion_order": False,
     "memory_limit": "64MB",

@@ -159,43 +159,34 @@ def _run(
     ]
     # The fixed cost and the re-run are differences of ~6 s commands, which this kind of
     # machine jitters by a second: each runs `repeat` times, interleaved, and the median counts.
+    empty_cmd = [*cli, *per_workflow, empty_uid]
+    rerun_cmd = [*cli, *per_workflow, data_uids[0]]
     empties, reruns = [], []
     for _ in range(repeat):
-        empties.append(
-            measure(
-                "(a) ours: empty partition (fixed cost)",
-                [*cli, *per_workflow, empty_uid],
-                env,
-                ROOT,
-                url,
-            )
-        )
-        rerun_cmd = [*cli, *per_workflow, data_uids[0]]
+        empties.append(measure("(a) ours: empty partition (fixed cost)", empty_cmd, env, ROOT, url))
         reruns.append(measure("(a) ours: no-change re-run", rerun_cmd, env, ROOT, url))
-    empty, rerun = _median(empties), _median(reruns)
 
-    repeats = {
+    plain = None
+    if not skip_plain:
+        (work / "plain").mkdir()
+        plain = measure(
+            "(b) plain dlt rest_api_source",
+            [
+                *py,
+                "analytics_assets.benchmark.baseline",
+                url,
+                str(work / "plain" / "p.duckdb"),
+                str(work / "plain"),
+            ],
+            base_env,
+            ROOT,
+            url,
+        )
+    return {
+        **_report(rows, stats, floor, ws, parts, _median(empties), _median(reruns), plain),
         "empty_partition_seconds_each": [round(m.seconds, 2) for m in empties],
         "rerun_seconds_each": [round(m.seconds, 2) for m in reruns],
     }
-    if skip_plain:
-        return {**_report(rows, stats, floor, ws, parts, empty, rerun, None), **repeats}
-    (work / "plain").mkdir()
-    plain = measure(
-        "(b) plain dlt rest_api_source",
-        [
-            *py,
-            "analytics_assets.benchmark.baseline",
-            url,
-            str(work / "plain" / "p.duckdb"),
-            str(work / "plain"),
-        ],
-        base_env,
-        ROOT,
-        url,
-    )
-
-    return {**_report(rows, stats, floor, ws, parts, empty, rerun, plain), **repeats}
 
 
 def _median(runs: list[Measurement]) -> Measurement:
