@@ -9,7 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from dagster import AssetKey, materialize
 
+from analytics_assets.benchmark.dagster_floor import FLOOR_ASSETS, dagster_floor
+from analytics_assets.partitions import range_tags
 from analytics_assets_tests.conftest import ROOT
 
 ROWS = 3000  # three jobs of 1000 rows: one result page each
@@ -55,3 +58,51 @@ def test_bench_runs_every_loader_and_counts_requests(tmp_path):
     assert report["ratio_plain_dlt_over_ours_partitions_only"] == pytest.approx(
         plain / runs[partition]["seconds"], abs=0.02
     )
+
+
+def test_bench_backfill_runs_ours_and_the_dagster_floor_on_the_same_partitions(tmp_path):
+    out = tmp_path / "bench"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "analytics_assets.benchmark.backfill"),
+            *("--workflows", "3", "--rows-per-workflow", "10", "--out", str(out)),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = json.loads((out / "bench_backfill_3_sqlite.json").read_text())
+    runs = {run["name"]: run for run in report["runs"]}
+    assert {name: (run["requests"], run["results_requests"]) for name, run in runs.items()} == {
+        "backfill: 3 partition(s)": (6, 3),  # a jobs list and one result page per workflow
+        "one partition: 1 partition(s)": (4, 3),  # the same 30 rows: 3 jobs of 10 rows
+        "Dagster floor: 3 partition(s)": (0, 0),  # no-op assets: the API is not asked
+        "Dagster floor: 1 partition(s)": (0, 0),
+    }
+    seconds = {name: run["seconds"] for name, run in runs.items()}
+    ours = seconds["backfill: 3 partition(s)"] - seconds["one partition: 1 partition(s)"]
+    floor = seconds["Dagster floor: 3 partition(s)"] - seconds["Dagster floor: 1 partition(s)"]
+    assert report["overhead_ms_per_extra_partition"] == pytest.approx(ours / 2 * 1000, abs=10)
+    assert report["dagster_floor_ms_per_extra_partition"] == pytest.approx(floor / 2 * 1000, abs=10)
+    assert report["ours_ms_per_extra_partition_above_floor"] == pytest.approx(
+        report["overhead_ms_per_extra_partition"] - report["dagster_floor_ms_per_extra_partition"],
+        abs=0.2,
+    )
+
+
+def test_the_dagster_floor_records_what_ours_records_per_partition(instance):
+    keys = ["w1", "w2", "w3"]
+    instance.add_dynamic_partitions("workflow_uids", keys)
+    assert materialize([dagster_floor], instance=instance, tags=range_tags("w1", "w3")).success
+    assert len(instance.get_runs()) == 1
+    for asset in FLOOR_ASSETS:
+        records = instance.fetch_materializations(AssetKey(asset), limit=10).records
+        counts = {
+            r.asset_materialization.partition: r.asset_materialization.metadata[
+                "dagster/partition_row_count"
+            ].value
+            for r in records
+        }
+        assert counts == {"w1": 0, "w2": 0, "w3": 0}

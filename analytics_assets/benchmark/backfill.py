@@ -7,6 +7,9 @@ workflows, one in a single workflow. Each gets `dagster asset materialize` for t
 assets, then the per-workflow assets: every partition as one `--partition-range` run, against
 the single partition. The ratio of the two, and the overhead per extra partition, is the cost
 of partitioning by workflow.
+
+Each instance then runs the Dagster floor (`dagster_floor.py`) on the same partitions: no-op
+assets of the same shape. What it takes is Dagster's own share, the part no loader can save.
 """
 
 import argparse
@@ -32,11 +35,13 @@ from analytics_assets.benchmark.measure import Measurement, measure
 
 CLI = [str(BIN / "dagster"), "asset", "materialize", "-m", "analytics_assets.definitions"]
 PER_WORKFLOW = ["--select", "jobs,successful_jobs,job_results"]
+FLOOR = [*CLI[:-1], "analytics_assets.benchmark.dagster_floor", "--select", "*"]
 
 
 def _load(
     label: str, workflows: int, rows: int, rows_per_job: int, work: Path, instance_env: dict
-) -> Measurement:
+) -> tuple[Measurement, Measurement]:
+    """Ours on the per-workflow assets, then the Dagster floor on the same partitions."""
     sim, url = _start_simulator(rows, workflows, rows_per_job)
     try:
         home = work / label / "dagster_home"
@@ -64,13 +69,10 @@ def _load(
             if len(data_uids) == 1
             else ["--partition-range", f"{data_uids[0]}...{data_uids[-1]}"]
         )
-        return measure(
-            f"{label}: {len(data_uids)} partition(s)",
-            [*CLI, *PER_WORKFLOW, *target],
-            env,
-            str(ROOT),
-            url,
-        )
+        name = f"{len(data_uids)} partition(s)"
+        ours = measure(f"{label}: {name}", [*CLI, *PER_WORKFLOW, *target], env, str(ROOT), url)
+        floor = measure(f"Dagster floor: {name}", [*FLOOR, *target], env, str(ROOT), url)
+        return ours, floor
     finally:
         sim.terminate()
         sim.wait(timeout=10)
@@ -115,18 +117,28 @@ def main() -> int:
             return _postgres_env(server, stack.enter_context(server.database())) if server else {}
 
         size = args.rows_per_workflow
-        many = _load("backfill", args.workflows, rows, size, work, instance_env())
-        one = _load("one partition", 1, rows, size, work, instance_env())
+        many, floor_many = _load("backfill", args.workflows, rows, size, work, instance_env())
+        one, floor_one = _load("one partition", 1, rows, size, work, instance_env())
+    extra = max(args.workflows - 1, 1)
     report = {
         "instance": args.instance,
         "workflows": args.workflows,
         "rows": rows,
-        "runs": [_row(m, rows) for m in (many, one)],
+        "runs": [_row(m, rows) for m in (many, one, floor_many, floor_one)],
         "ratio_backfill_over_one_partition": round(many.seconds / one.seconds, 2),
-        "overhead_ms_per_extra_partition": round(
-            (many.seconds - one.seconds) / max(args.workflows - 1, 1) * 1000, 1
+        "overhead_ms_per_extra_partition": round((many.seconds - one.seconds) / extra * 1000, 1),
+        # Dagster's own share: the floor's cost of the extra partitions, and what is left to us.
+        "dagster_floor_ms_per_extra_partition": round(
+            (floor_many.seconds - floor_one.seconds) / extra * 1000, 1
+        ),
+        "ratio_dagster_floor_backfill_over_one_partition": round(
+            floor_many.seconds / one.seconds, 2
         ),
     }
+    report["ours_ms_per_extra_partition_above_floor"] = round(
+        report["overhead_ms_per_extra_partition"] - report["dagster_floor_ms_per_extra_partition"],
+        1,
+    )
     print(f"\n{rows} rows in jobs of {args.rows_per_workflow} rows")
     print(f"{'run':<36}{'s':>8}{'peak MB':>9}{'req':>7}{'res req':>8}")
     for r in report["runs"]:
@@ -137,6 +149,12 @@ def main() -> int:
     print(
         f"backfill / one partition: {report['ratio_backfill_over_one_partition']} (target < 3); "
         f"{report['overhead_ms_per_extra_partition']} ms per extra partition"
+    )
+    print(
+        f"Dagster floor backfill / our one partition: "
+        f"{report['ratio_dagster_floor_backfill_over_one_partition']}; Dagster's own "
+        f"{report['dagster_floor_ms_per_extra_partition']} ms per extra partition, ours "
+        f"{report['ours_ms_per_extra_partition_above_floor']} ms above it"
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
