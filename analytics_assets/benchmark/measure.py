@@ -30,11 +30,17 @@ def sim_control(base_url: str, action: str) -> dict:
         return json.loads(response.read() or b"{}")
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+def tree_memory(proc: psutil.Process) -> int:
+    """Bytes the process tree holds: the root's RSS plus what each child holds privately (USS).
+
+    Summing RSS would count a forked child's pages twice: until it execs, the child shares all
+    of its parent's pages. Dagster forks for compute-log capture at every step start, and with
+    RSS summed an empty partition's run read +100-170 MB now and then.
+    """
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
         try:
-            total += p.memory_info().rss
+            total += child.memory_full_info().uss
         except psutil.Error:  # a child that just exited
             pass
     return total
@@ -57,7 +63,7 @@ def measure(name: str, cmd: list[str], env: dict, cwd: str | Path, base_url: str
     reader.start()
     while proc.poll() is None:
         try:
-            peak = max(peak, _tree_rss(watched))
+            peak = max(peak, tree_memory(watched))
         except psutil.Error:
             break
         time.sleep(POLL_SECONDS)
