@@ -34,8 +34,8 @@ def tree_memory(proc: psutil.Process) -> int:
     """Bytes the process tree holds: the root's RSS plus what each child holds privately (USS).
 
     Summing RSS would count a forked child's pages twice: until it execs, the child shares all
-    of its parent's pages. Dagster forks for compute-log capture at every step start, and with
-    RSS summed an empty partition's run read +100-170 MB now and then.
+    of its parent's pages. Dagster forks four helpers (`tail`, `watch_orphans.py`) to capture a
+    run's logs, and with RSS summed an empty partition's run read +100-170 MB now and then.
     """
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
