@@ -1,8 +1,15 @@
-"""One dynamic partition per workflow uid, shared by the per-workflow assets."""
+"""One dynamic partition per workflow uid, shared by the per-workflow assets, and how a run
+reports row counts per partition."""
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from dagster import DynamicPartitionsDefinition
+from dagster import (
+    AssetExecutionContext,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+)
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -28,3 +35,38 @@ def partitions_of_run(tags: Mapping[str, str], registered: Sequence[str]) -> lis
     if first not in registered or last not in registered:
         return []
     return list(registered[registered.index(first) : registered.index(last) + 1])
+
+
+def run_partitions(context: AssetExecutionContext) -> list[str] | None:
+    """The workflow partitions this step loads (several in a single-run backfill), or None."""
+    if context.assets_def.partitions_def is None:
+        return None
+    return list(context.partition_keys)
+
+
+def materialization(
+    context: AssetExecutionContext,
+    table: str,
+    metadata: dict[str, Any],
+    counts: dict[str | None, int],
+    partitions: list[str] | None,
+) -> MaterializeResult:
+    """The result of one asset, with row counts per partition when a run loads several.
+
+    Dagster gives every partition of a multi-partition run the result's metadata; counts
+    that differ per partition go in through `add_asset_metadata`, before the result.
+    """
+    if partitions is None:
+        metadata["dagster/row_count"] = MetadataValue.int(counts.get(None, 0))
+    elif len(partitions) == 1:
+        metadata["dagster/partition_row_count"] = MetadataValue.int(counts.get(partitions[0], 0))
+    else:
+        for partition in partitions:
+            context.add_asset_metadata(
+                {"dagster/partition_row_count": MetadataValue.int(counts.get(partition, 0))},
+                asset_key=table,
+                partition_key=partition,
+            )
+        metadata["partitions_in_run"] = MetadataValue.int(len(partitions))
+        metadata["rows_in_run_partitions"] = MetadataValue.int(sum(counts.values()))
+    return MaterializeResult(asset_key=table, metadata=metadata)

@@ -24,6 +24,7 @@ from dlt.pipeline.pipeline import Pipeline
 
 from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
+from analytics_assets.partitions import materialization, run_partitions
 from analytics_assets.progress import Progress
 from analytics_assets.records import ROW_ID, StoredJobs
 from analytics_assets.settings import ApiSettings
@@ -37,13 +38,6 @@ def load_file_format(pipeline: Pipeline) -> str | None:
     # Elsewhere dlt's default: on Postgres its csv (COPY) path loads '' as NULL, and parquet
     # needs an ADBC driver; INSERT is exact, Arrow pages included, and only ~10% slower.
     return "parquet" if pipeline.destination.destination_name == "duckdb" else None
-
-
-def run_partitions(context: AssetExecutionContext) -> list[str] | None:
-    """The workflow partitions this step loads (several in a single-run backfill), or None."""
-    if context.assets_def.partitions_def is None:
-        return None
-    return list(context.partition_keys)
 
 
 def run_dlt(
@@ -99,34 +93,6 @@ def run_dlt(
         if previews.get(table):
             metadata["preview"] = MetadataValue.md(previews[table])
         yield materialization(context, table, metadata, counts.get(table, {}), partitions)
-
-
-def materialization(
-    context: AssetExecutionContext,
-    table: str,
-    metadata: dict[str, Any],
-    counts: dict[str | None, int],
-    partitions: list[str] | None,
-) -> MaterializeResult:
-    """The result of one asset, with row counts per partition when a run loads several.
-
-    Dagster gives every partition of a multi-partition run the result's metadata; counts
-    that differ per partition go in through `add_asset_metadata`, before the result.
-    """
-    if partitions is None:
-        metadata["dagster/row_count"] = MetadataValue.int(counts.get(None, 0))
-    elif len(partitions) == 1:
-        metadata["dagster/partition_row_count"] = MetadataValue.int(counts.get(partitions[0], 0))
-    else:
-        for partition in partitions:
-            context.add_asset_metadata(
-                {"dagster/partition_row_count": MetadataValue.int(counts.get(partition, 0))},
-                asset_key=table,
-                partition_key=partition,
-            )
-        metadata["partitions_in_run"] = MetadataValue.int(len(partitions))
-        metadata["rows_in_run_partitions"] = MetadataValue.int(sum(counts.values()))
-    return MaterializeResult(asset_key=table, metadata=metadata)
 
 
 def table_metadata(pipeline: Pipeline, table: str, loaded: Mapping[str, Any]) -> dict[str, Any]:

@@ -106,34 +106,17 @@ def _run(
     uids = _workflow_uids(url)
     data_uids, empty_uid = uids[:-1], uids[-1]
 
+    def standalone(name: str, module: str, folder: str) -> Measurement:
+        """A loader that is not ours: `python -m <module> URL WAREHOUSE WORKDIR`."""
+        (work / folder).mkdir()
+        workdir = work / folder
+        cmd = [*py, module, url, str(workdir / "warehouse.duckdb"), str(workdir)]
+        return measure(name, cmd, base_env, ROOT, url)
+
     # The floor runs twice: the first pass warms the simulator's page cache for everyone.
-    (work / "warm").mkdir()
-    measure(
-        "warm-up",
-        [
-            *py,
-            "analytics_assets.benchmark.floor",
-            url,
-            str(work / "warm" / "w.duckdb"),
-            str(work / "warm"),
-        ],
-        base_env,
-        ROOT,
-        url,
-    )
-    (work / "floor").mkdir()
-    floor = measure(
-        "(c) floor: pages -> jsonl -> read_json",
-        [
-            *py,
-            "analytics_assets.benchmark.floor",
-            url,
-            str(work / "floor" / "f.duckdb"),
-            str(work / "floor"),
-        ],
-        base_env,
-        ROOT,
-        url,
+    standalone("warm-up", "analytics_assets.benchmark.floor", "warm")
+    floor = standalone(
+        "(c) floor: pages -> jsonl -> read_json", "analytics_assets.benchmark.floor", "floor"
     )
     stats = sim_control(url, "stats")
 
@@ -168,19 +151,8 @@ def _run(
 
     plain = None
     if not skip_plain:
-        (work / "plain").mkdir()
-        plain = measure(
-            "(b) plain dlt rest_api_source",
-            [
-                *py,
-                "analytics_assets.benchmark.baseline",
-                url,
-                str(work / "plain" / "p.duckdb"),
-                str(work / "plain"),
-            ],
-            base_env,
-            ROOT,
-            url,
+        plain = standalone(
+            "(b) plain dlt rest_api_source", "analytics_assets.benchmark.baseline", "plain"
         )
     return {
         **_report(rows, stats, floor, ws, parts, _median(empties), _median(reruns), plain),

@@ -2,8 +2,9 @@
 
 Three no-op assets on the same `workflow_uids` partitions, with the same backfill policy and
 executor as the per-workflow assets, each recording a `dagster/partition_row_count` per
-partition as ours do. They fetch and load nothing, so their run is the cost of the run itself
-and of the events Dagster stores for every partition (planned and materialized, per asset).
+partition through the same `partitions.materialization` as ours. They fetch and load nothing, so
+their run is the cost of the run itself and of the events Dagster stores for every partition
+(planned and materialized, per asset).
 
     dagster asset materialize -m analytics_assets.benchmark.dagster_floor --select '*' \
         --partition-range FIRST...LAST
@@ -21,7 +22,7 @@ from dagster import (
     multi_asset,
 )
 
-from analytics_assets.partitions import workflow_uids
+from analytics_assets.partitions import materialization, run_partitions, workflow_uids
 
 FLOOR_ASSETS = ("floor_jobs", "floor_successful_jobs", "floor_job_results")
 
@@ -32,15 +33,9 @@ FLOOR_ASSETS = ("floor_jobs", "floor_successful_jobs", "floor_job_results")
 )
 def dagster_floor(context: AssetExecutionContext) -> Iterator[MaterializeResult]:
     """Materializes every targeted partition with a row count of 0, and nothing else."""
-    partitions = list(context.partition_keys)
-    count = {"dagster/partition_row_count": 0}
-    for key in FLOOR_ASSETS:
-        if len(partitions) == 1:  # as runs.materialization records the counts
-            yield MaterializeResult(asset_key=key, metadata=count)
-            continue
-        for partition in partitions:
-            context.add_asset_metadata(count, asset_key=key, partition_key=partition)
-        yield MaterializeResult(asset_key=key)
+    partitions = run_partitions(context)
+    for key in FLOOR_ASSETS:  # the counts go in as ours do, through partitions.materialization
+        yield materialization(context, key, {}, {}, partitions)
 
 
 defs = Definitions(assets=[dagster_floor], executor=in_process_executor)

@@ -35,7 +35,7 @@ def tree_memory(proc: psutil.Process) -> int:
 
     Summing RSS would count a forked child's pages twice: until it execs, the child shares all
     of its parent's pages. Dagster forks four helpers (`tail`, `watch_orphans.py`) to capture a
-    run's logs, and with RSS summed an empty partition's run read +100-170 MB now and then.
+    run's logs, and with RSS summed an empty partition's run read about +100 MB now and then.
     """
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
