@@ -1,11 +1,13 @@
 """Run the simulator as a process: prints ``SIMULATOR_URL=...`` first, serves until SIGTERM/SIGINT.
 
 python -m analytics_assets.simulator --port 8787 --seed 7 --envelope bare --next token
+python -m analytics_assets.simulator --port 0 --latency-ms 40 --rate-limit 10
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import threading
@@ -14,6 +16,13 @@ from analytics_assets.simulator.data import SimulatedData
 from analytics_assets.simulator.render import ENVELOPES, NEXT_STYLES
 from analytics_assets.simulator.scale import scaled_data
 from analytics_assets.simulator.server import ApiSimulator
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="added to every API request, like a remote API's round trip (default 0)",
     )
+    p.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        help="plan limit: R requests/s per API key, a token bucket with a one-second burst; "
+        "over it the API answers 429 with Retry-After (default: no limit)",
+    )
     return p
 
 
@@ -76,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         project_id=args.project_id,
         port=args.port,
         latency_seconds=args.latency_ms / 1000,
+        rate_limit=args.rate_limit,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

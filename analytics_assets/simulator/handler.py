@@ -1,4 +1,4 @@
-"""The HTTP request handler: auth, faults, page cache lookups and the /_sim/ control endpoints."""
+"""The HTTP request handler: auth, rate limit, faults, page cache and the /_sim/ endpoints."""
 
 from __future__ import annotations
 
@@ -76,9 +76,16 @@ class SimHandler(BaseHTTPRequestHandler):
             return
         sim._enter()
         try:
+            # Decided on arrival, as at a gateway; the round trip below is paid by a 429 too.
+            rejected, limit_headers = self._admit(sim, path)
             if sim.latency_seconds:
                 time.sleep(sim.latency_seconds)
-            response = self._serve_api(sim, method, segments, path, query)
+            if rejected is not None:
+                response = rejected
+            else:
+                response = self._serve_api(sim, method, segments, path, query)
+                if limit_headers and response is not DROP:  # a drop sends no headers
+                    response = response._replace(headers=response.headers + limit_headers)
         finally:
             sim._leave()
         # Logged before the response leaves: a client that reads the log right after its
@@ -108,14 +115,28 @@ class SimHandler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
+    def _admit(
+        self, sim: ApiSimulator, path: str
+    ) -> tuple[Response | None, tuple[tuple[str, str], ...]]:
+        """Key, project, then the plan's rate limit: a rejection, or the limit headers to add."""
+        # Auth comes before faults: a bad key must fail the same way however flaky the API is.
+        key = self.headers.get("x-api-key")
+        if sim.api_key is not None and key != sim.api_key:
+            return _error(401, "header", path), ()  # never echo the key that was sent
+        if sim.project_id is not None and self.headers.get("x-project-id") != sim.project_id:
+            return _error(403, "header", path), ()
+        # After auth: a request the API refuses to identify must not spend the key's tokens.
+        verdict = sim._take_token(key)
+        if verdict is None:
+            return None, ()
+        if verdict.allowed:
+            return None, verdict.headers
+        message = f"Too many requests: plan limit is {verdict.limit:g} requests per second."
+        return _error(429, "rate_limit", path, message, headers=verdict.headers), ()
+
     def _serve_api(
         self, sim: ApiSimulator, method: str, segments: list[str], path: str, query: dict[str, str]
     ) -> Response:
-        # Auth comes before faults: a bad key must fail the same way however flaky the API is.
-        if sim.api_key is not None and self.headers.get("x-api-key") != sim.api_key:
-            return _error(401, "header", path)  # never echo the key that was sent
-        if sim.project_id is not None and self.headers.get("x-project-id") != sim.project_id:
-            return _error(403, "header", path)
         rule = sim._take_fault(path) if path.startswith("/v3/") else None
         if rule is not None:
             if rule.delay:
@@ -188,12 +209,13 @@ def _control(sim: ApiSimulator, method: str, path: str, body: bytes) -> Response
             sim.reset_requests()
             sim.clear_faults()
             sim.reset_stats()
+            sim.reset_rate_limit()
             return ok({"ok": True})
         if (method, path) == ("POST", "/_sim/faults"):
             sim.add_fault(FaultRule.from_json(payload))
             return ok({"ok": True})
         if (method, path) == ("POST", "/_sim/config"):
-            for name in ("envelope", "next_style", "page_size"):
+            for name in ("envelope", "next_style", "page_size", "rate_limit"):
                 if name in payload:
                     setattr(sim, name, payload[name])
             return ok({"ok": True})

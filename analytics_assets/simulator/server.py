@@ -6,10 +6,14 @@ The request handling itself lives in ``handler.py``, response bodies in ``render
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
+from typing import NamedTuple
 
 from analytics_assets.simulator.data import SimulatedData
 from analytics_assets.simulator.handler import SimHandler
@@ -24,7 +28,30 @@ from analytics_assets.simulator.render import (
 
 
 def _fresh_stats() -> dict:
-    return {"requests": 0, "bytes": 0, "seconds_serving": 0.0, "max_in_flight": 0}
+    return {
+        "requests": 0,
+        "bytes": 0,
+        "seconds_serving": 0.0,
+        "max_in_flight": 0,
+        "rate_limited": 0,
+    }
+
+
+class RateVerdict(NamedTuple):
+    """One request's pass through the plan's rate limit, with the headers to send."""
+
+    allowed: bool
+    limit: float  # requests per second
+    headers: tuple[tuple[str, str], ...]
+
+
+def _ceil(x: float) -> int:
+    return math.ceil(round(x, 6))  # float noise (1.0000000000002) must not add a whole unit
+
+
+def _ms_up(seconds: float) -> str:
+    # Rounded up, so a client that waits exactly this long finds the token there.
+    return f"{_ceil(seconds * 1000) / 1000:.3f}"
 
 
 class _Server(ThreadingHTTPServer):
@@ -62,6 +89,7 @@ class ApiSimulator:
         port: int = 0,
         cache_max_bytes: int = 1 << 30,
         latency_seconds: float = 0.0,
+        rate_limit: float | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the simulator binds to loopback (127.0.0.1) only")
@@ -75,6 +103,9 @@ class ApiSimulator:
         self._in_flight = 0
         self.base_url: str | None = None
         self._lock = threading.Lock()
+        self._buckets: dict[str | None, tuple[float, float]] = {}  # key -> (tokens, clock)
+        self._clock: Callable[[], float] = time.monotonic  # tests may substitute a frozen clock
+        self.rate_limit = rate_limit  # requests per second per API key; None: unlimited
         self._records: list[RequestRecord] = []
         self._faults: list[list] = []  # [rule, remaining uses]
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
@@ -113,6 +144,24 @@ class ApiSimulator:
         if not isinstance(value, int) or value < 1:
             raise ValueError("page_size must be a positive integer")
         self._page_size = value
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self._rate_limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        ok = value is None or (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value > 0
+        )
+        if not ok:
+            raise ValueError("rate_limit must be None or a finite number > 0 (requests/s)")
+        with self._lock:
+            self._rate_limit = None if value is None else float(value)
+            self._buckets.clear()  # a new plan starts every key with a full bucket
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> str:
@@ -205,6 +254,49 @@ class ApiSimulator:
             self._stats["requests"] += 1
             self._stats["bytes"] += sent
             self._stats["seconds_serving"] += seconds
+
+    # ----------------------------------------------------------------- rate limit
+    def reset_rate_limit(self) -> None:
+        """Refill every key's bucket, as if no request had been made yet."""
+        with self._lock:
+            self._buckets.clear()
+
+    def _take_token(self, key: str | None) -> RateVerdict | None:
+        """Take one token from ``key``'s bucket (None: no limit is set, nothing to take)."""
+        with self._lock:
+            rate = self._rate_limit
+            if rate is None:
+                return None
+            capacity = max(1.0, rate)  # a one-second burst, and at least one request
+            now = self._clock()
+            tokens, stamp = self._buckets.get(key, (capacity, now))
+            tokens = min(capacity, tokens + (now - stamp) * rate)
+            limit = ("X-RateLimit-Limit", f"{rate:g}")
+            if tokens >= 1.0:
+                tokens -= 1.0
+                self._buckets[key] = (tokens, now)
+                return RateVerdict(
+                    True,
+                    rate,
+                    (
+                        limit,
+                        ("X-RateLimit-Remaining", str(math.floor(tokens))),
+                        ("X-RateLimit-Reset", _ms_up((capacity - tokens) / rate)),
+                    ),
+                )
+            self._buckets[key] = (tokens, now)
+            self._stats["rate_limited"] += 1
+            wait = (1.0 - tokens) / rate
+            return RateVerdict(
+                False,
+                rate,
+                (
+                    ("Retry-After", str(max(1, _ceil(wait)))),
+                    limit,
+                    ("X-RateLimit-Remaining", "0"),
+                    ("X-RateLimit-Reset", _ms_up(wait)),
+                ),
+            )
 
     # ----------------------------------------------------------------- faults
     def add_fault(self, rule: FaultRule) -> None:
