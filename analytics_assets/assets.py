@@ -20,7 +20,13 @@ from analytics_assets.partitions import workflow_uids
 from analytics_assets.progress import Progress
 from analytics_assets.records import StoredJobs
 from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.runs import nothing_to_load, results_plan, run_dlt, stored_jobs
+from analytics_assets.runs import (
+    nothing_to_load,
+    results_plan,
+    run_dlt,
+    secrets_kept,
+    stored_jobs,
+)
 from analytics_assets.source import analytics_source
 from analytics_assets.translator import AnalyticsDltTranslator
 from analytics_assets.warehouse import make_pipeline
@@ -65,22 +71,25 @@ def workspace_assets(
 ) -> Iterator[MaterializeResult]:
     """Load the workspace and the workflow list; register one partition per workflow uid."""
     settings = analytics_api.settings()
-    client = AnalyticsApiClient(settings, context.log)
-    source = analytics_source(settings, client=client).with_resources(c.WORKSPACE, c.WORKFLOWS)
-    seen: list[str] = []
+    with secrets_kept(settings):
+        client = AnalyticsApiClient(settings, context.log)
+        source = analytics_source(settings, client=client).with_resources(c.WORKSPACE, c.WORKFLOWS)
+        seen: list[str] = []
 
-    def remember(row: dict) -> dict:
-        seen.append(row["uid"])
-        return row
+        def remember(row: dict) -> dict:
+            seen.append(row["uid"])
+            return row
 
-    if c.WORKFLOWS in source.selected_resources:
-        source.resources[c.WORKFLOWS].add_map(remember)
-    yield from run_dlt(context, dlt, source, make_pipeline(settings), settings, translator, client)
-    known = set(context.instance.get_dynamic_partitions(c.PARTITIONS_NAME))
-    new = [uid for uid in dict.fromkeys(seen) if uid not in known]
-    if new:
-        context.instance.add_dynamic_partitions(c.PARTITIONS_NAME, new)
-        context.log.info(f"registered {len(new)} new workflow partition(s)")
+        if c.WORKFLOWS in source.selected_resources:
+            source.resources[c.WORKFLOWS].add_map(remember)
+        yield from run_dlt(
+            context, dlt, source, make_pipeline(settings), settings, translator, client
+        )
+        known = set(context.instance.get_dynamic_partitions(c.PARTITIONS_NAME))
+        new = [uid for uid in dict.fromkeys(seen) if uid not in known]
+        if new:
+            context.instance.add_dynamic_partitions(c.PARTITIONS_NAME, new)
+            context.log.info(f"registered {len(new)} new workflow partition(s)")
 
 
 @dlt_assets(
@@ -104,16 +113,19 @@ def workflow_jobs_assets(
     is set in the run config.
     """
     settings = analytics_api.settings()
-    uids = list(context.partition_keys)
-    pipeline = make_pipeline(settings, uids)
-    stored = StoredJobs() if config.full_refresh else stored_jobs(pipeline, settings, uids)
-    client = AnalyticsApiClient(settings, context.log)
-    progress = Progress(context.log, workflows_total=len(uids))
-    source = analytics_source(
-        settings, workflow_uids=uids, client=client, progress=progress, stored_jobs=stored
-    ).with_resources(c.JOBS, c.SUCCESSFUL_JOBS)
-    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client, progress)
-    context.log.info(f"{stored.unchanged} listed job(s) unchanged since the last load, not merged")
+    with secrets_kept(settings):
+        uids = list(context.partition_keys)
+        pipeline = make_pipeline(settings, uids)
+        stored = StoredJobs() if config.full_refresh else stored_jobs(pipeline, settings, uids)
+        client = AnalyticsApiClient(settings, context.log)
+        progress = Progress(context.log, workflows_total=len(uids))
+        source = analytics_source(
+            settings, workflow_uids=uids, client=client, progress=progress, stored_jobs=stored
+        ).with_resources(c.JOBS, c.SUCCESSFUL_JOBS)
+        yield from run_dlt(context, dlt, source, pipeline, settings, translator, client, progress)
+        context.log.info(
+            f"{stored.unchanged} listed job(s) unchanged since the last load, not merged"
+        )
 
 
 @dlt_assets(
@@ -137,18 +149,21 @@ def job_results_assets(
     `full_refresh` is set in the run config.
     """
     settings = analytics_api.settings()
-    uids = list(context.partition_keys)
-    pipeline = make_pipeline(settings, uids)
-    successful, loaded = results_plan(pipeline, settings, uids)
-    pending = successful if config.full_refresh else [j for j in successful if j[0] not in loaded]
-    scope = f"workflow {uids[0]}" if len(uids) == 1 else f"{len(uids)} workflows"
-    context.log.info(f"{scope}: {len(successful)} successful job(s), {len(pending)} to fetch")
-    if not pending:
-        yield nothing_to_load(context, pipeline, settings, c.JOB_RESULTS)
-        return
-    client = AnalyticsApiClient(settings, context.log)
-    progress = Progress(context.log, jobs_total=len(pending))
-    source = analytics_source(
-        settings, result_jobs=pending, client=client, progress=progress
-    ).with_resources(c.JOB_RESULTS)
-    yield from run_dlt(context, dlt, source, pipeline, settings, translator, client, progress)
+    with secrets_kept(settings):
+        uids = list(context.partition_keys)
+        pipeline = make_pipeline(settings, uids)
+        successful, loaded = results_plan(pipeline, settings, uids)
+        pending = (
+            successful if config.full_refresh else [j for j in successful if j[0] not in loaded]
+        )
+        scope = f"workflow {uids[0]}" if len(uids) == 1 else f"{len(uids)} workflows"
+        context.log.info(f"{scope}: {len(successful)} successful job(s), {len(pending)} to fetch")
+        if not pending:
+            yield nothing_to_load(context, pipeline, settings, c.JOB_RESULTS)
+            return
+        client = AnalyticsApiClient(settings, context.log)
+        progress = Progress(context.log, jobs_total=len(pending))
+        source = analytics_source(
+            settings, result_jobs=pending, client=client, progress=progress
+        ).with_resources(c.JOB_RESULTS)
+        yield from run_dlt(context, dlt, source, pipeline, settings, translator, client, progress)

@@ -25,6 +25,9 @@ ENV_MAX_RETRY_DELAY = "ANALYTICS_API_MAX_RETRY_DELAY"
 ENV_REQUEST_TIMEOUT = "ANALYTICS_API_REQUEST_TIMEOUT"
 ENV_SENSOR_INTERVAL = "ANALYTICS_SENSOR_INTERVAL_SECONDS"
 ENV_FETCH_CONCURRENCY = "ANALYTICS_API_FETCH_CONCURRENCY"
+ENV_RATE_LIMIT = "ANALYTICS_API_RATE_LIMIT"
+ENV_RATE_LIMIT_STORE = "ANALYTICS_API_RATE_LIMIT_STORE"
+ENV_RATE_LIMIT_TIMEOUT = "ANALYTICS_API_RATE_LIMIT_TIMEOUT"
 
 # The spec's retry rules: retry these statuses at most 3 times, waits 2, 4, 8 s.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -32,7 +35,11 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_MAX_RETRY_DELAY = 60.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
-# Jobs whose result pages are fetched at once. 1 by default: plans start at 1 request/s, and
-# more would only earn 429s there; on faster plans a few hide the round trip of each page.
-DEFAULT_FETCH_CONCURRENCY = 1
+# The most jobs whose result pages are in flight at once; the client picks fewer (about
+# rate x round trip + 1) so that it saturates the plan without earning 429s.
+DEFAULT_FETCH_CONCURRENCY = 8
 MAX_FETCH_CONCURRENCY = 16
+# How long one request may keep being answered 429 before the run fails (a 429 is flow
+# control: it is waited out, not counted as a retry).
+DEFAULT_RATE_LIMIT_TIMEOUT = 600.0
+RATE_LIMIT_STORE_FILE = "analytics_rate_budget.sqlite"

@@ -93,10 +93,16 @@ def _put(buffer: queue.Queue, item: tuple[str, Any], stop: threading.Event) -> b
 
 
 def prefetched_in_order(
-    streams: Iterable[Callable[[], Iterator[T]]], workers: int = 1, depth: int = 4
+    streams: Iterable[Callable[[], Iterator[T]]],
+    workers: int = 1,
+    depth: int = 4,
+    running: Callable[[], int] | None = None,
 ) -> Generator[T, None, None]:
     """Run up to `workers` streams at once, each in a thread; yield every item of the first
     stream, then of the second, and so on, exactly as a sequential loop would.
+
+    `running`, when given, says how many of those may run right now (at most `workers`):
+    the client raises it as it learns the round trip and the plan's rate.
 
     Here a stream is one job's result pages, which its cursor makes sequential; the HTTP wait
     of the next pages overlaps with turning this one into rows. Each stream buffers at most
@@ -115,15 +121,21 @@ def prefetched_in_order(
     started: deque[queue.Queue] = deque()
     pending = iter(streams)
 
+    def allowed() -> int:
+        return workers if running is None else max(1, min(workers, running()))
+
+    def may_start(ticket: int) -> bool:
+        return (
+            stop.is_set()
+            or failed.is_set()
+            or (tickets["next"] == ticket and tickets["running"] < allowed())
+        )
+
     def run(ticket: int, stream: Callable[[], Iterator[T]], buffer: queue.Queue) -> None:
         with turn:
-            turn.wait_for(
-                lambda: (
-                    stop.is_set()
-                    or failed.is_set()
-                    or (tickets["next"] == ticket and tickets["running"] < workers)
-                )
-            )
+            # Timed: `allowed()` may grow without anyone notifying.
+            while not turn.wait_for(lambda: may_start(ticket), timeout=0.05):
+                pass
             if stop.is_set() or failed.is_set():
                 return
             tickets["next"] += 1

@@ -53,8 +53,25 @@ class AnalyticsApiResource(ConfigurableResource):
     )
     fetch_concurrency: int | None = Field(
         default=None,
-        description=f"jobs whose result pages are fetched at once (1-{c.MAX_FETCH_CONCURRENCY}); "
+        description=f"at most this many jobs' result pages in flight at once "
+        f"(1-{c.MAX_FETCH_CONCURRENCY}; the client picks about rate x round trip + 1); "
         f"default {c.DEFAULT_FETCH_CONCURRENCY}; env {c.ENV_FETCH_CONCURRENCY}",
+    )
+    rate_limit: float | None = Field(
+        default=None,
+        description="the plan's requests per second, shared by every run and sensor on the "
+        f"key; unset: learned from the first 429; env {c.ENV_RATE_LIMIT}",
+    )
+    rate_limit_store: str | None = Field(
+        default=None,
+        description="where the shared rate budget lives: a SQLite file (default beside the "
+        "warehouse) or a postgresql:// URL for several hosts; secret; "
+        f"env {c.ENV_RATE_LIMIT_STORE}",
+    )
+    rate_limit_timeout: float | None = Field(
+        default=None,
+        description="seconds one request may keep being answered 429 before the run fails; "
+        f"default {c.DEFAULT_RATE_LIMIT_TIMEOUT:g}; env {c.ENV_RATE_LIMIT_TIMEOUT}",
     )
 
     def settings(self) -> ApiSettings:
@@ -71,6 +88,9 @@ class AnalyticsApiResource(ConfigurableResource):
             max_retry_delay=self.max_retry_delay,
             request_timeout=self.request_timeout,
             fetch_concurrency=self.fetch_concurrency,
+            rate_limit=self.rate_limit,
+            rate_limit_store=self.rate_limit_store,
+            rate_limit_timeout=self.rate_limit_timeout,
         )
 
     def client(self, log: Any = None) -> AnalyticsApiClient:

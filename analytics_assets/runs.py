@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from dagster import (
@@ -27,6 +28,7 @@ from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.partitions import materialization, run_partitions
 from analytics_assets.progress import Progress
 from analytics_assets.records import ROW_ID, StoredJobs
+from analytics_assets.redact import MASK, environment_secrets, redacted
 from analytics_assets.settings import ApiSettings
 from analytics_assets.source import JobRef
 from analytics_assets.translator import AnalyticsDltTranslator
@@ -56,6 +58,38 @@ def run_dlt(
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     started = time.monotonic()
+    try:
+        results, counts, previews = _load(context, dlt, source, pipeline, settings, translator)
+        requests = request_metadata(client)
+    finally:
+        client.close()
+    if progress:
+        progress.finish()
+    for result in results:
+        table = result.asset_key.path[-1] if result.asset_key else ""
+        metadata = {
+            **(result.metadata or {}),
+            **table_metadata(pipeline, table, result.metadata or {}),
+            **requests,
+            "duration_seconds": MetadataValue.float(round(time.monotonic() - started, 3)),
+        }
+        if progress and table == c.JOB_RESULTS:
+            metadata["result_pages"] = MetadataValue.int(progress.pages)
+        if previews.get(table):
+            metadata["preview"] = MetadataValue.md(previews[table])
+        yield materialization(context, table, metadata, counts.get(table, {}), partitions)
+
+
+def _load(
+    context: AssetExecutionContext,
+    dlt: DagsterDltResource,
+    source: DltSource,
+    pipeline: Pipeline,
+    settings: ApiSettings,
+    translator: AnalyticsDltTranslator,
+) -> tuple[list[Any], dict[str, dict[str | None, int]], dict[str, str]]:
+    """dlt's run under the writer lock, then each table's per-partition counts and preview."""
+    partitions = run_partitions(context)
     with writer_lock(settings):
         try:
             results = list(
@@ -77,22 +111,20 @@ def run_dlt(
                 for table in tables
                 if table in PREVIEW_COLUMNS
             }
-    if progress:
-        progress.finish()
-    for result in results:
-        table = result.asset_key.path[-1] if result.asset_key else ""
-        metadata = {
-            **(result.metadata or {}),
-            **table_metadata(pipeline, table, result.metadata or {}),
-            "api_requests": MetadataValue.int(client.stats.requests),
-            "api_retries": MetadataValue.int(client.stats.retries),
-            "duration_seconds": MetadataValue.float(round(time.monotonic() - started, 3)),
-        }
-        if progress and table == c.JOB_RESULTS:
-            metadata["result_pages"] = MetadataValue.int(progress.pages)
-        if previews.get(table):
-            metadata["preview"] = MetadataValue.md(previews[table])
-        yield materialization(context, table, metadata, counts.get(table, {}), partitions)
+    return results, counts, previews
+
+
+def request_metadata(client: AnalyticsApiClient) -> dict[str, Any]:
+    """What the step asked of the API, and what the plan's rate limit cost it."""
+    stats = client.stats
+    return {
+        "api_requests": MetadataValue.int(stats.requests),
+        "api_retries": MetadataValue.int(stats.retries),
+        "api_rate_limited": MetadataValue.int(stats.rate_limited),
+        "api_rate_wait_seconds": MetadataValue.float(round(stats.seconds_budget, 3)),
+        "api_effective_rate": MetadataValue.float(round(stats.effective_rate, 3)),
+        "api_rate_limit": MetadataValue.text(client.describe_limit()),
+    }
 
 
 def table_metadata(pipeline: Pipeline, table: str, loaded: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,3 +250,31 @@ def _failure(exc: PipelineStepFailed) -> Exception:
             return Failure(description=str(seen), metadata={"endpoint": seen.endpoint or ""})
         seen = seen.__cause__ or seen.__context__
     return exc
+
+
+@contextmanager
+def secrets_kept(settings: ApiSettings) -> Iterator[None]:
+    """Re-raise a failure whose text (or chained cause) holds a secret as a Failure without
+    it: Dagster writes exception texts to the event log, the run log and the CLI output."""
+    try:
+        yield
+    except Exception as exc:
+        secrets = [*settings.secrets, *environment_secrets()]
+        chain = _chain(exc)
+        texts = [str(e) for e in chain]
+        clean = [redacted(t, secrets) for t in texts]
+        if clean == texts:
+            raise
+        what = " <- ".join(f"{type(e).__name__}: {t}" for e, t in zip(chain, clean, strict=True))
+        raise Failure(description=f"{what} (secrets masked as {MASK})") from None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return seen

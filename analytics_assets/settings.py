@@ -45,6 +45,10 @@ class ApiSettings:
     max_retry_delay: float = c.DEFAULT_MAX_RETRY_DELAY
     request_timeout: float = c.DEFAULT_REQUEST_TIMEOUT
     fetch_concurrency: int = c.DEFAULT_FETCH_CONCURRENCY
+    rate_limit: float | None = None
+    # A Postgres URL may hold a password: never shown either.
+    rate_limit_store: str | None = field(default=None, repr=False)
+    rate_limit_timeout: float = c.DEFAULT_RATE_LIMIT_TIMEOUT
 
     def __post_init__(self) -> None:
         validate_base_url(self.base_url)
@@ -53,6 +57,18 @@ class ApiSettings:
                 f"{c.ENV_API_KEY} is empty: set it to your API key "
                 "(or put api_key in .dlt/secrets.toml)"
             )
+        validate_header_value(c.ENV_API_KEY, self.api_key, secret=True)
+        if self.project_id is not None:
+            validate_header_value(c.ENV_PROJECT_ID, self.project_id, secret=False)
+        if self.rate_limit is not None and not (0 < self.rate_limit < float("inf")):
+            raise AnalyticsConfigError(
+                f"{c.ENV_RATE_LIMIT} must be a number of requests per second > 0 "
+                "(unset: learn the limit from the API's 429s)"
+            )
+        if self.rate_limit_timeout <= 0:
+            raise AnalyticsConfigError(f"{c.ENV_RATE_LIMIT_TIMEOUT} must be > 0 seconds")
+        if self.rate_limit_store is not None and not self.rate_limit_store.strip():
+            raise AnalyticsConfigError(f"{c.ENV_RATE_LIMIT_STORE} is empty")
         if not self.destination.strip():
             raise AnalyticsConfigError(f"{c.ENV_DESTINATION} is empty: use e.g. duckdb or postgres")
         if self.max_retries < 0:
@@ -68,6 +84,16 @@ class ApiSettings:
     def is_duckdb(self) -> bool:
         """The embedded default: one file, one writer at a time."""
         return self.destination == "duckdb"
+
+    @property
+    def default_budget_path(self) -> Path:
+        """The rate budget's SQLite file: beside the warehouse, shared by the host's processes."""
+        return self.duckdb_path.parent / c.RATE_LIMIT_STORE_FILE
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that no text the product writes may contain."""
+        return tuple(v for v in (self.api_key, self.rate_limit_store) if v)
 
     @property
     def dlt_pipelines_dir(self) -> Path:
@@ -92,6 +118,20 @@ def validate_base_url(base_url: str) -> str:
             f"{c.ENV_BASE_URL}={base_url!r} ends in /v3: give the API root without /v3"
         )
     return base_url
+
+
+def validate_header_value(name: str, value: str, *, secret: bool) -> str:
+    """Refuse what HTTP cannot carry in a header, naming the setting, never the secret."""
+    for position, char in enumerate(value):
+        if not 0x21 <= ord(char) <= 0x7E:
+            what = "a space" if char == " " else f"the character U+{ord(char):04X}"
+            shown = "the value is not shown" if secret else f"value {value!r}"
+            raise AnalyticsConfigError(
+                f"{name} contains {what} at position {position + 1} of {len(value)} ({shown}): "
+                "it must be printable ASCII without spaces; surrounding whitespace, such as "
+                "the newline of a mounted secret file, is stripped"
+            )
+    return value
 
 
 def _env(name: str) -> str | None:
@@ -139,6 +179,12 @@ def _number(explicit: float | None, env_name: str, default: float, kind: type) -
         raise AnalyticsConfigError(f"{env_name}={raw!r} is not a valid {kind.__name__}") from None
 
 
+def _optional_number(explicit: float | None, env_name: str) -> float | None:
+    if explicit is None and _env(env_name) is None:
+        return None
+    return _number(explicit, env_name, 0.0, float)
+
+
 def resolve_settings(
     *,
     base_url: str | None = None,
@@ -152,12 +198,17 @@ def resolve_settings(
     max_retry_delay: float | None = None,
     request_timeout: float | None = None,
     fetch_concurrency: int | None = None,
+    rate_limit: float | None = None,
+    rate_limit_store: str | None = None,
+    rate_limit_timeout: float | None = None,
 ) -> ApiSettings:
     """Resolve settings from explicit values, then the environment, then dlt secrets."""
     url = base_url or _env(c.ENV_BASE_URL)
     if url is None:
         validate_base_url("")
     key = api_key or _env(c.ENV_API_KEY) or _dlt_secret_api_key()
+    # A secret mounted from a file usually ends in a newline: surrounding whitespace goes.
+    key = key.strip() if key is not None else None
     if key is None:
         raise AnalyticsConfigError(
             f"{c.ENV_API_KEY} is not set: set it to your API key "
@@ -184,5 +235,10 @@ def resolve_settings(
         ),
         fetch_concurrency=int(
             _number(fetch_concurrency, c.ENV_FETCH_CONCURRENCY, c.DEFAULT_FETCH_CONCURRENCY, int)
+        ),
+        rate_limit=_optional_number(rate_limit, c.ENV_RATE_LIMIT),
+        rate_limit_store=(rate_limit_store or _env(c.ENV_RATE_LIMIT_STORE) or "").strip() or None,
+        rate_limit_timeout=_number(
+            rate_limit_timeout, c.ENV_RATE_LIMIT_TIMEOUT, c.DEFAULT_RATE_LIMIT_TIMEOUT, float
         ),
     )

@@ -141,11 +141,12 @@ def _job_pages(
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """(job, page) for every page of every job, in job order, fetched ahead of the caller.
 
-    `fetch_concurrency` jobs are fetched at once (each job's pages stay sequential: the
-    cursor of one page names the next); rows still arrive in job order.
+    Up to `fetch_concurrency` jobs are fetched at once, as many as the client finds the plan
+    and the round trip call for (each job's pages stay sequential: the cursor of one page
+    names the next); rows still arrive in job order.
     """
     streams = (functools.partial(_pages_of_job, api, job, log) for job in jobs)
-    return prefetched_in_order(streams, api.settings.fetch_concurrency)
+    return prefetched_in_order(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
 
 
 # dlt spends ~10 ms on every item it extracts (it infers an Arrow table's schema each time):

@@ -10,11 +10,12 @@ from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.settings import ApiSettings
 from analytics_assets.simulator import FaultRule
 from analytics_assets_tests.conftest import API_KEY
+from analytics_assets_tests.fakes import FakeClock
 
 WORKFLOWS = r"^/v3/workflows$"
 
 
-def _client(simulator, tmp_path, *, base_url=None, api_key=API_KEY, **fields):
+def _client(simulator, tmp_path, *, base_url=None, api_key=API_KEY, clock=None, **fields):
     fields = {"backoff_factor": 0.01, "max_retry_delay": 0.05, **fields}
     settings = ApiSettings(
         base_url=base_url or simulator.base_url,
@@ -22,20 +23,32 @@ def _client(simulator, tmp_path, *, base_url=None, api_key=API_KEY, **fields):
         duckdb_path=tmp_path / "w.duckdb",
         **fields,
     )
-    return AnalyticsApiClient(settings)
+    return AnalyticsApiClient(settings, clock=clock)
 
 
 def _statuses(simulator, path="/v3/workflows") -> list[int]:
     return [r.status for r in simulator.requests if r.path == path]
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_retryable_statuses_are_retried_then_succeed(simulator, tmp_path, status):
     simulator.add_fault(FaultRule(WORKFLOWS, times=2, status=status))
     client = _client(simulator, tmp_path)
     assert isinstance(client.get_json("/v3/workflows"), list)
     assert _statuses(simulator) == [status, status, 200]
     assert client.stats.retries == 2
+
+
+def test_429s_are_waited_out_not_counted_as_retries(simulator, tmp_path):
+    # More 429s than max_retries allows retries: flow control, not failure.
+    simulator.add_fault(FaultRule(WORKFLOWS, times=5, status=429))
+    clock = FakeClock()
+    client = _client(simulator, tmp_path, clock=clock, backoff_factor=2.0, max_retry_delay=60)
+    assert isinstance(client.get_json("/v3/workflows"), list)
+    assert _statuses(simulator) == [429] * 5 + [200]
+    assert (client.stats.retries, client.stats.rate_limited) == (0, 5)
+    # No Retry-After and no rate in the answers: each 429 pauses the spec's first wait, 2 s.
+    assert clock.sleeps == [2.0] * 5
 
 
 def test_exhausted_retries_fail_after_four_attempts_naming_endpoint_and_status(simulator, tmp_path):
@@ -53,12 +66,13 @@ def test_max_retries_is_configurable(simulator, tmp_path):
 
 
 def test_retry_after_is_honoured_and_capped(simulator, tmp_path):
+    simulator.add_fault(FaultRule(WORKFLOWS, times=1, status=429, retry_after=7))
     simulator.add_fault(FaultRule(WORKFLOWS, times=1, status=429, retry_after=30))
-    client = _client(simulator, tmp_path, max_retry_delay=0.5)
-    started = time.monotonic()
+    clock = FakeClock()
+    client = _client(simulator, tmp_path, clock=clock, max_retry_delay=20)
     client.get_json("/v3/workflows")
-    assert 0.5 <= time.monotonic() - started < 2.5
-    assert client.stats.seconds_waiting == pytest.approx(0.5)
+    assert clock.sleeps == [7.0, 20.0]
+    assert client.stats.seconds_budget == pytest.approx(27.0)
 
 
 def test_wrong_key_fails_at_once_naming_the_setting_not_the_key(simulator, tmp_path):
