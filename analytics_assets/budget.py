@@ -34,7 +34,7 @@ STATE_REFRESH_SECONDS = 1.0
 MIN_SUCCESSES_TO_ESTIMATE = 2
 REACHED_MARGIN = 0.9
 # A 429 while already pacing means the estimate is high: lower it by this factor, at most once
-# per cooldown (several threads hit by the same burst must not each lower it).
+# per cooldown after the last change (requests of one burst must not each lower it).
 DECREASE_FACTOR = 0.8
 DECREASE_COOLDOWN_SECONDS = 2.0
 MIN_RATE = 0.05
@@ -99,7 +99,6 @@ class RateBudget:
         self._bucket_rate: float | None = None
         self._admitted = 0
         self._successes: deque[float] = deque()  # wall times of recent 2xx answers
-        self._last_decrease = -math.inf
 
     # ----------------------------------------------------------------- what applies now
     def learned(self) -> BudgetState:
@@ -180,19 +179,21 @@ class RateBudget:
         current = self.rate()
         rate, source = self._estimate(headers, current)
         if rate is not None and current is not None and rate >= current:
-            # Already pacing at (or below) that rate and still refused: aim lower.
-            if now - self._last_decrease < DECREASE_COOLDOWN_SECONDS:
-                rate = current
+            if now - self.learned().learned_at < DECREASE_COOLDOWN_SECONDS:
+                # Requests already in flight when the rate was learned: nothing new to learn.
+                rate = None
             else:
+                # Paced at (or below) that rate and still refused: aim lower.
                 rate = max(MIN_RATE, current * DECREASE_FACTOR)
                 source = f"{source}, lowered after a 429 at {current:g}/s"
-                self._last_decrease = now
         pause = _retry_in(headers, now)
         if pause is None:
             pause = 1.0 / rate if rate is not None else default_pause
         pause = min(pause, max_pause)
         state = self.store.learn(rate, source, now, now + pause)
         self._state, self._state_read_at = state, self.clock.monotonic()
+        if rate is None and state.rate is not None:
+            return Learned(self.rate(), state.source, pause)
         return Learned(rate, source, pause)
 
     def _estimate(

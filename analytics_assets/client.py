@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -171,7 +172,7 @@ class AnalyticsApiClient:
         if rate is None:
             rate = UNTHROTTLED_PAGES_PER_SECOND
             upper = min(upper, 1 + self.stats.answered // RAMP_ANSWERS)
-        return max(1, min(upper, 1 + round(rate * (self.latency or 0.0))))
+        return max(1, min(upper, 1 + math.floor(rate * (self.latency or 0.0) + 0.5)))
 
     def describe_limit(self) -> str:
         """The limit in force, for metadata and errors: configured, learned, or none."""

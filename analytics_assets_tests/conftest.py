@@ -77,12 +77,17 @@ def instance() -> Iterator[DagsterInstance]:
 @pytest.fixture
 def defs(api_resource: AnalyticsApiResource) -> Definitions:
     """The product's definitions with the test resource bound."""
+    return make_defs(api_resource)
+
+
+def make_defs(resource: AnalyticsApiResource) -> Definitions:
+    """The product's definitions with `resource` as the API settings."""
     return Definitions(
         assets=list(product_defs.assets or []),
         asset_checks=list(product_defs.asset_checks or []),
         jobs=list(product_defs.jobs or []),
         sensors=list(product_defs.sensors or []),
-        resources={"dlt": DagsterDltResource(), "analytics_api": api_resource},
+        resources={"dlt": DagsterDltResource(), "analytics_api": resource},
     )
 
 

@@ -17,10 +17,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterEventType, Definitions
-from dagster_dlt import DagsterDltResource
+from dagster import DagsterEventType
 
-from analytics_assets.definitions import defs as product_defs
 from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.simulator import FaultRule, SimulatedData
 from analytics_assets.warehouse import pipeline_name
@@ -29,6 +27,7 @@ from analytics_assets_tests.conftest import (
     count,
     fetch,
     load_everything,
+    make_defs,
     run_partition,
     run_workspace,
 )
@@ -46,15 +45,6 @@ def sim_data() -> SimulatedData:
 
 
 # ----------------------------------------------------------------------------- helpers
-def make_defs(resource: AnalyticsApiResource) -> Definitions:
-    return Definitions(
-        assets=list(product_defs.assets or []),
-        asset_checks=list(product_defs.asset_checks or []),
-        jobs=list(product_defs.jobs or []),
-        resources={"dlt": DagsterDltResource(), "analytics_api": resource},
-    )
-
-
 def snapshot(duckdb_path: Path) -> dict[str, list[tuple]]:
     """Every data table's ordered rows without dlt's row ids, plus the number of loads."""
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
