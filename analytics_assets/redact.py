@@ -2,26 +2,76 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 MASK = "***"
 # Shorter values would mask ordinary words; settings reject keys this short anyway.
 MIN_SECRET_LENGTH = 4
+# A piece of a secret (split at a newline, a space, an `@`...) is masked on its own when it
+# is this long: a library may show one line of a value, or the half of a password that an
+# unescaped `@` turned into a host name.
+MIN_PIECE_LENGTH = 6
+# Where a value breaks when a parser or a display cuts it: anything but printable ASCII
+# (whitespace, control characters, non-ASCII), and what delimits the parts of a URL (an
+# unescaped `@` in `user:p@ss@host` leaves the password `p` and the host `ss@host` to a
+# parser that stops at the first `@`).
+_BREAKS = re.compile(r"(?:[^\x21-\x7e]|[@/#?])+")
+# What SQLAlchemy (and so dlt) percent-encodes when it renders a password into a URL.
+_SQLALCHEMY_QUOTED = re.compile(r"[:@/]")
 
 
 def secret_parts(value: str) -> list[str]:
-    """A value and the parts of it that are secret on their own (a URL's password)."""
-    parts = [value, value.strip()]
-    if "://" in value:
+    """A value, the ways an error text may quote it, and the parts of it that are secret on
+    their own: a URL's password (as written, decoded, encoded) and the pieces of a key or of
+    a password. The rest of a URL (user, host, database) is not secret on its own."""
+    parts = _shown(value)
+    passwords = _passwords(value)
+    secret = []
+    for password in passwords:
+        secret += _shown(password) + _shown(unquote(password))
+        secret += [quote(password, safe=""), quote(unquote(password), safe="")]
+        secret.append(_SQLALCHEMY_QUOTED.sub(lambda m: f"%{ord(m.group()):02X}", password))
+    pieces = [p for whole in (secret or parts) for p in _BREAKS.split(whole)]
+    parts = [p for p in parts + secret if len(p) >= MIN_SECRET_LENGTH]
+    parts += [p for p in pieces if len(p) >= MIN_PIECE_LENGTH]
+    return list(dict.fromkeys(parts))
+
+
+def _shown(value: str) -> list[str]:
+    """`value`, stripped, and escaped as repr() and JSON show it; also without the tabs and
+    newlines that urllib drops from a URL before parsing it."""
+    return [
+        value,
+        value.strip(),
+        re.sub(r"[\t\r\n]", "", value),
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    ]
+
+
+def _passwords(value: str) -> list[str]:
+    """The password of `scheme://user:password@host/...`, or of `user:password@host`, as each
+    way of reading it finds it: up to the last `@` (urllib) or the first (libpq, SQLAlchemy)."""
+    text = value.strip()
+    rest = text.split("://", 1)[1] if "://" in text else text
+    if "@" not in rest:
+        return []
+    found = []
+    for userinfo in (rest.rpartition("@")[0], rest.partition("@")[0]):
+        user, colon, password = userinfo.partition(":")
+        if colon and password and "/" not in user:
+            found.append(password)
+    if "://" in text:
         try:
-            password = urlsplit(value.strip()).password
-        except ValueError:
-            password = None
-        if password:
-            parts += [password, unquote(password)]
-    return [p for p in parts if len(p) >= MIN_SECRET_LENGTH]
+            found.append(urlsplit(text).password or "")
+        except ValueError:  # a malformed port or IPv6 host: the readings above still hold
+            pass
+    return [p for p in dict.fromkeys(found) if p]
 
 
 def redacted(text: str, secrets: Iterable[str | None]) -> str:
@@ -33,8 +83,17 @@ def redacted(text: str, secrets: Iterable[str | None]) -> str:
 
 
 # Environment variables whose values are secrets by their name: dlt's destination credentials
-# (DESTINATION__POSTGRES__CREDENTIALS, ...__PASSWORD), API keys, tokens.
-SECRET_NAME_WORDS = ("CREDENTIALS", "PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY")
+# (DESTINATION__POSTGRES__CREDENTIALS, ...__PASSWORD), API keys, tokens, connection strings.
+SECRET_NAME_WORDS = (
+    "CREDENTIALS",
+    "PASSWORD",
+    "SECRET",
+    "TOKEN",
+    "PRIVATE_KEY",
+    "API_KEY",
+    "DSN",
+    "CONNECTION_STRING",
+)
 
 
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -132,7 +132,8 @@ def test_the_sqlite_store_keeps_learned_state_and_never_shortens_a_pause(tmp_pat
     assert (state.rate, state.source) == (3.0, "X-RateLimit-Limit: 3")
     assert state.blocked_until == clock.time() + 30
     assert SqliteStore(path, "another key", clock).read().rate is None
-    first.close(), second.close()
+    first.close()
+    second.close()
 
 
 def test_keys_are_stored_as_a_hash_never_as_the_key(tmp_path):
@@ -256,7 +257,8 @@ def test_hosts_share_one_budget_through_postgres(postgres_server: PostgresServer
         store.learn(4.0, "X-RateLimit-Limit: 4", clock.time(), clock.time() + 9)
         other = PostgresStore(url, "shared")
         assert (other.read().rate, other.read().blocked_until) == (4.0, clock.time() + 9)
-        store.close(), other.close()
+        store.close()
+        other.close()
 
 
 def test_an_unreachable_postgres_store_fails_naming_the_setting_not_the_url(

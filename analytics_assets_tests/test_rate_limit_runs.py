@@ -7,7 +7,7 @@ asserted is a count (429s, requests in flight), never a duration.
 import threading
 
 import pytest
-from dagster import Failure, build_sensor_context
+from dagster import Failure, SensorResult, build_sensor_context
 
 from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.sensors import workflow_refresh_sensor
@@ -105,11 +105,13 @@ def test_a_cli_run_and_a_sensor_tick_in_another_process_share_one_budget(
     simulator.reset_stats()
     run = materialize(env, PARTITION_SELECTION, partition_range=f"{uids[0]}...{uids[-1]}")
     resource = _resource(simulator, duckdb_path, rate_limit=8.0)
-    ticks = []
+    ticks: list[SensorResult] = []
 
     def tick() -> None:
         context = build_sensor_context(instance=instance, resources={"analytics_api": resource})
-        ticks.append(workflow_refresh_sensor(context))
+        result = workflow_refresh_sensor(context)
+        assert isinstance(result, SensorResult)
+        ticks.append(result)
 
     sensor = threading.Thread(target=tick)
     sensor.start()
