@@ -42,6 +42,10 @@ MIN_RATE = 0.05
 LEAK_EVERY = 200
 
 
+class BudgetDeadline(Exception):
+    """The next request would have to wait past the caller's deadline (a sensor tick's)."""
+
+
 class Clock(Protocol):
     """Time as the budget and the client see it; tests pass a fake that records the waits."""
 
@@ -120,12 +124,16 @@ class RateBudget:
         return learned if self.configured is None else min(self.configured, learned)
 
     # ----------------------------------------------------------------- admission
-    def acquire(self) -> float:
-        """Block until this key may send one request; return the seconds waited."""
+    def acquire(self, deadline: float | None = None) -> float:
+        """Block until this key may send one request; return the seconds waited.
+
+        With a `deadline` (monotonic), raise BudgetDeadline instead of waiting past it.
+        """
         waited = 0.0
         while True:
             pause = self.learned().blocked_until - self.clock.time()
             if pause > 0:
+                self._before_sleep(pause, deadline)
                 self.clock.sleep(pause)
                 waited += pause
                 continue
@@ -143,8 +151,13 @@ class RateBudget:
                 wait_ms = bucket.waiting(item)
             # A contended Postgres lock answers "no" with no wait: try again shortly.
             delay = max(float(wait_ms if isinstance(wait_ms, int) else 0) / 1000, 0.005)
+            self._before_sleep(delay, deadline)
             self.clock.sleep(delay)
             waited += delay
+
+    def _before_sleep(self, seconds: float, deadline: float | None) -> None:
+        if deadline is not None and self.clock.monotonic() + seconds > deadline:
+            raise BudgetDeadline(f"the key's rate budget has no request free for {seconds:.1f} s")
 
     def _bucket_at(self, rate: float) -> AbstractBucket:
         if self._bucket is None:

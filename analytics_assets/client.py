@@ -144,6 +144,8 @@ class AnalyticsApiClient:
             open_store(settings, self.clock), settings.rate_limit, self.clock, self.log
         )
         self.latency: float | None = None  # moving average of round trips, seconds
+        # Monotonic time past which no request may start (a sensor tick's budget).
+        self.deadline: float | None = None
         self._told: tuple[float | None, str] | None = None
         self._connected = False
         self._origin = urlsplit(settings.base_url)
@@ -209,7 +211,7 @@ class AnalyticsApiClient:
         failures = 0
         limited_since: float | None = None
         while True:
-            self.stats.count_budget_wait(self.budget.acquire())
+            self.stats.count_budget_wait(self.budget.acquire(self.deadline))
             response, body, failure = self._send(url, params, endpoint)
             status = None if response is None else response.status_code
             if response is not None and status == 429:

@@ -50,20 +50,27 @@ def materialization(
     metadata: dict[str, Any],
     counts: dict[str | None, int],
     partitions: list[str] | None,
+    per_partition: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> MaterializeResult:
-    """The result of one asset, with row counts per partition when a run loads several.
+    """The result of one asset, with row counts (and `per_partition` entries) per partition
+    when a run loads several.
 
-    Dagster gives every partition of a multi-partition run the result's metadata; counts
+    Dagster gives every partition of a multi-partition run the result's metadata; values
     that differ per partition go in through `add_asset_metadata`, before the result.
     """
+    extra = per_partition or {}
     if partitions is None:
         metadata["dagster/row_count"] = MetadataValue.int(counts.get(None, 0))
     elif len(partitions) == 1:
         metadata["dagster/partition_row_count"] = MetadataValue.int(counts.get(partitions[0], 0))
+        metadata.update(extra.get(partitions[0], {}))
     else:
         for partition in partitions:
             context.add_asset_metadata(
-                {"dagster/partition_row_count": MetadataValue.int(counts.get(partition, 0))},
+                {
+                    "dagster/partition_row_count": MetadataValue.int(counts.get(partition, 0)),
+                    **extra.get(partition, {}),
+                },
                 asset_key=table,
                 partition_key=partition,
             )

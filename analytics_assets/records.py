@@ -107,6 +107,20 @@ def with_version(job: dict[str, Any]) -> dict[str, Any]:
     return {**content, ROW_ID: digest}
 
 
+# What makes a workflow's jobs "changed" for the sensor: a new job, or a new status, finish
+# time or row count. Fingerprinted over normalized rows, so the sensor's check and the run's
+# own listing (recorded with its materialization) agree.
+JOB_FIELDS = ("uid", "status", "finish_time", "total_row_count")
+FINGERPRINT_METADATA = "analytics/jobs_fingerprint"
+
+
+def jobs_fingerprint(jobs: list[dict[str, Any]]) -> str:
+    """A short digest of one workflow's jobs, order-insensitive."""
+    rows = sorted(([job.get(f) for f in JOB_FIELDS] for job in jobs), key=str)
+    text = json.dumps(rows, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def is_successful(job: dict[str, Any]) -> bool:
     """The spec's filter, null-safe: `total_row_count > 0 and status == 'finished'`."""
     count = job.get("total_row_count")

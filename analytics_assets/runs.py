@@ -27,12 +27,18 @@ from analytics_assets import constants as c
 from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.partitions import materialization, run_partitions
 from analytics_assets.progress import Progress
-from analytics_assets.records import ROW_ID, StoredJobs
+from analytics_assets.records import FINGERPRINT_METADATA, ROW_ID, StoredJobs
 from analytics_assets.redact import MASK, environment_secrets, redacted
 from analytics_assets.settings import ApiSettings
 from analytics_assets.source import JobRef
 from analytics_assets.translator import AnalyticsDltTranslator
-from analytics_assets.warehouse import WarehouseReader, in_clause, reading, writer_lock
+from analytics_assets.warehouse import (
+    WarehouseReader,
+    forget_batch,
+    in_clause,
+    reading,
+    writer_lock,
+)
 
 
 def load_file_format(pipeline: Pipeline) -> str | None:
@@ -63,6 +69,8 @@ def run_dlt(
         requests = request_metadata(client)
     finally:
         client.close()
+    with writer_lock(settings):
+        forget_batch(pipeline, settings)
     if progress:
         progress.finish()
     for result in results:
@@ -77,7 +85,19 @@ def run_dlt(
             metadata["result_pages"] = MetadataValue.int(progress.pages)
         if previews.get(table):
             metadata["preview"] = MetadataValue.md(previews[table])
-        yield materialization(context, table, metadata, counts.get(table, {}), partitions)
+        yield materialization(
+            context, table, metadata, counts.get(table, {}), partitions, _listed(progress, table)
+        )
+
+
+def _listed(progress: Progress | None, table: str) -> dict[str, dict[str, Any]]:
+    """Per partition, the fingerprint of the jobs this run listed (on `jobs` only)."""
+    if progress is None or table != c.JOBS:
+        return {}
+    return {
+        uid: {FINGERPRINT_METADATA: MetadataValue.text(fp)}
+        for uid, fp in progress.fingerprints.items()
+    }
 
 
 def _load(
@@ -232,8 +252,10 @@ def nothing_to_load(
 ) -> MaterializeResult:
     """Materialize without a dlt run (saves its ~1 s fixed cost) when no request is needed."""
     partitions = run_partitions(context)
-    with writer_lock(settings), reading(pipeline) as warehouse:
-        counts = warehouse.partition_counts(asset, partitions)
+    with writer_lock(settings):
+        with reading(pipeline) as warehouse:
+            counts = warehouse.partition_counts(asset, partitions)
+        forget_batch(pipeline, settings)
     metadata = {
         **table_metadata(pipeline, asset, {}),
         "api_requests": MetadataValue.int(0),

@@ -33,6 +33,7 @@ from analytics_assets.records import (
     StagedRows,
     StoredJobs,
     is_successful,
+    jobs_fingerprint,
     normalize_job,
     result_record,
     unwrap_list,
@@ -257,7 +258,7 @@ def analytics_source(
         for uid in uids:
             rows = fetch_jobs(lazy.client, uid, lazy.log)
             if progress:
-                progress.workflow_listed(len(rows))
+                progress.workflow_listed(len(rows), uid, jobs_fingerprint(rows))
             if stored_jobs is not None:
                 rows = stored_jobs.changed(rows)
             if rows:

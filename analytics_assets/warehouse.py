@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -172,6 +173,35 @@ class WarehouseReader:
 
 def in_clause(workflow_uids: list[str], column: str = "workflow_uid") -> str:
     return f"{column} IN (" + ", ".join(["%s"] * len(workflow_uids)) + ")"
+
+
+def is_batch(pipeline: Pipeline) -> bool:
+    return pipeline.pipeline_name.startswith(f"{c.SOURCE_NAME}_batch_")
+
+
+def forget_batch(pipeline: Pipeline, settings: ApiSettings) -> None:
+    """Leave no trail of a finished run of several partitions: its working folder, its dlt
+    state rows and (on a server) its staging dataset.
+
+    Sensor batches are ever new partition sets; kept, each would leave all three behind for
+    good. Nothing is lost: what a run must skip is read from the loaded tables, never from
+    dlt state, and a failed run's folder stays for its re-run (same partitions, same name).
+    """
+    if not is_batch(pipeline):
+        return
+    with pipeline.sql_client() as client:
+        reader = WarehouseReader(client)
+        state = reader.table("_dlt_pipeline_state")
+        if state is not None:
+            client.execute_sql(
+                f"DELETE FROM {state} WHERE pipeline_name = %s", pipeline.pipeline_name
+            )
+        if not settings.is_duckdb:
+            with client.with_staging_dataset():
+                if client.has_dataset():
+                    client.drop_dataset()
+    # Not pipeline.drop(): it lays a fresh working folder down again.
+    shutil.rmtree(pipeline.working_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -139,3 +139,24 @@ def test_progress_lines_count_workflows_jobs_and_rows():
     )
     assert "jobs fetched 2/2, 1507 result rows" in lines[-1]
     assert progress.pages == 3
+
+
+def test_runs_of_ever_new_partition_sets_leave_no_pipeline_behind(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    # A sensor's batches are new partition sets each time: each used to keep a dlt pipeline.
+    assert run_workspace(defs, instance).success
+    uids = instance.get_dynamic_partitions("workflow_uids")
+    ranges = [(uids[0], uids[1]), (uids[1], uids[3]), (uids[0], uids[-1]), (uids[2], uids[4])]
+    for first, last in ranges:
+        assert run_partition_range(defs, instance, first, last).success
+    assert_full_load(duckdb_path, sim_data)
+    folders = sorted(p.name for p in (duckdb_path.parent / "dlt_pipelines").iterdir())
+    assert not [f for f in folders if f.startswith("analytics_batch_")], folders
+    states = fetch(duckdb_path, "SELECT DISTINCT pipeline_name FROM analytics._dlt_pipeline_state")
+    assert not [s for (s,) in states if s.startswith("analytics_batch_")], states
+    # A partition of its own keeps its pipeline (a re-run after a crash finishes its package).
+    assert run_partition_range(defs, instance, uids[0], uids[0]).success
+    assert any(
+        p.name.startswith("analytics_wf_") for p in (duckdb_path.parent / "dlt_pipelines").iterdir()
+    )

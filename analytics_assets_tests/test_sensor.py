@@ -1,12 +1,18 @@
-"""workflow_refresh_sensor evaluated against the simulator and a real Dagster instance."""
+"""workflow_refresh_sensor evaluated against the simulator and a real Dagster instance; what
+it requests is launched in-process, as the daemon would launch it."""
 
 from dagster import DagsterRunStatus, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
+from analytics_assets.partitions import partitions_of_run
+from analytics_assets.sensor_state import Entry, SensorState, load_ranges
 from analytics_assets.sensors import workflow_refresh_sensor
+from analytics_assets_tests.conftest import run_partition, run_partition_range, run_workspace
+
+PARTITION_START = "dagster/asset_partition_range_start"
 
 
-def _tick(instance, api_resource, cursor=None):
+def _tick(instance, api_resource, cursor=None) -> SensorResult:
     context = build_sensor_context(
         instance=instance, cursor=cursor, resources={"analytics_api": api_resource}
     )
@@ -17,65 +23,104 @@ def _tick(instance, api_resource, cursor=None):
     return result
 
 
-def _partition_requests(result) -> list[str]:
-    return sorted(r.partition_key for r in result.run_requests if r.partition_key)
+def _partition_requests(instance, result) -> list[str]:
+    """Every partition the tick's run requests cover (single partitions and ranges)."""
+    registered = list(instance.get_dynamic_partitions("workflow_uids"))
+    tags = [
+        {"dagster/partition": r.partition_key} if r.partition_key else dict(r.tags)
+        for r in result.run_requests or []
+        if r.job_name == "workflow_partition_job"
+    ]
+    return sorted(uid for t in tags for uid in partitions_of_run(t, registered))
 
 
 def _workflow_list_requests(result) -> int:
     return sum(1 for r in result.run_requests if r.job_name == "workspace_job")
 
 
-def test_first_tick_adds_partitions_and_requests_every_workflow(
+def _launch(defs, instance, result) -> None:
+    """Run what the tick requested, in-process."""
+    for request in result.run_requests or []:
+        if request.job_name == "workspace_job":
+            assert run_workspace(defs, instance).success
+        elif request.partition_key:
+            assert run_partition(defs, instance, request.partition_key).success
+        else:
+            tags = request.tags
+            first, last = tags[PARTITION_START], tags["dagster/asset_partition_range_end"]
+            assert run_partition_range(defs, instance, first, last).success
+
+
+def test_first_tick_requests_every_new_workflow_in_one_run_without_listing_jobs(
     instance, api_resource, simulator, sim_data
 ):
     result = _tick(instance, api_resource)
     uids = sorted(w["uid"] for w in sim_data.workflows)
     assert sorted(instance.get_dynamic_partitions("workflow_uids")) == uids
-    assert _partition_requests(result) == uids
+    assert _partition_requests(instance, result) == uids
     assert _workflow_list_requests(result) == 1
-    # One workflow list plus one jobs request per workflow; no results pages.
-    assert simulator.request_count("/v3/workflows") == 1 + len(uids)
+    assert len(result.run_requests or []) == 2  # the workflow list, and one range of all five
+    # New workflows cost no jobs request: their load lists their jobs.
+    assert simulator.request_count("/v3/workflows") == 1
     assert simulator.request_count("/v3/jobs/") == 0
 
 
-def test_unchanged_api_requests_nothing(instance, api_resource, simulator):
+def test_after_the_loads_an_unchanged_api_requests_nothing(defs, instance, api_resource, simulator):
     first = _tick(instance, api_resource)
+    _launch(defs, instance, first)
     second = _tick(instance, api_resource, first.cursor)
+    # The runs recorded what they listed: the sensor takes that as its baseline.
     assert second.run_requests == []
     assert not second.dynamic_partitions_requests
 
 
-def test_changed_job_requests_only_its_workflow(instance, api_resource, simulator, sim_data):
-    first = _tick(instance, api_resource)
-    workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
-    job = sim_data.jobs[workflow][0]
-    sim_data.update_job(job["uid"], status="stopped", finish_time="2026-11-28T10:00:00+00:00")
-    second = _tick(instance, api_resource, first.cursor)
-    assert _partition_requests(second) == [workflow]
-    assert _workflow_list_requests(second) == 0
-
-
-def test_new_job_and_new_workflow_are_requested(instance, api_resource, simulator, sim_data):
-    first = _tick(instance, api_resource)
-    quiet = sim_data.workflows[0]["uid"]
-    sim_data.add_job(quiet, status="finished", total_row_count=3)
-    added = sim_data.add_workflow()
-    second = _tick(instance, api_resource, first.cursor)
-    assert _partition_requests(second) == sorted([quiet, added["uid"]])
-    assert _workflow_list_requests(second) == 1
-    assert added["uid"] in instance.get_dynamic_partitions("workflow_uids")
-
-
-def test_repeated_tick_reuses_run_keys(instance, api_resource, simulator):
-    first = _tick(instance, api_resource)
-    again = _tick(instance, api_resource, None)
-    assert sorted(r.run_key for r in first.run_requests) == sorted(
-        r.run_key for r in again.run_requests
+def _keys(result, job: str | None = None) -> list[str]:
+    return sorted(
+        str(r.run_key) for r in result.run_requests or [] if job is None or r.job_name == job
     )
 
 
-def test_no_second_run_while_one_is_in_flight(instance, api_resource, simulator, sim_data):
+def test_a_repeated_tick_requests_the_same_run_keys(instance, api_resource, simulator):
     first = _tick(instance, api_resource)
+    again = _tick(instance, api_resource, first.cursor)  # no run launched in between
+    load = "workflow_partition_job"
+    assert _keys(again, load) == _keys(first, load) and len(_keys(first, load)) == 1
+    assert _keys(_tick(instance, api_resource, None)) == _keys(first)
+
+
+def test_changed_job_requests_only_its_workflow(defs, instance, api_resource, simulator, sim_data):
+    first = _tick(instance, api_resource)
+    _launch(defs, instance, first)
+    second = _tick(instance, api_resource, first.cursor)
+    workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
+    job = sim_data.jobs[workflow][0]
+    sim_data.update_job(job["uid"], status="stopped", finish_time="2026-11-28T10:00:00+00:00")
+    third = _tick(instance, api_resource, second.cursor)
+    assert _partition_requests(instance, third) == [workflow]
+    assert _workflow_list_requests(third) == 0
+
+
+def test_new_job_and_new_workflow_are_requested(defs, instance, api_resource, simulator, sim_data):
+    first = _tick(instance, api_resource)
+    _launch(defs, instance, first)
+    second = _tick(instance, api_resource, first.cursor)
+    quiet = sim_data.workflows[0]["uid"]
+    sim_data.add_job(quiet, status="finished", total_row_count=3)
+    added = sim_data.add_workflow()
+    simulator.reset_requests()
+    third = _tick(instance, api_resource, second.cursor)
+    assert quiet in _partition_requests(instance, third)
+    assert added["uid"] in _partition_requests(instance, third)
+    assert _workflow_list_requests(third) == 1
+    assert added["uid"] in instance.get_dynamic_partitions("workflow_uids")
+    # The new workflow was not listed by the sensor.
+    assert simulator.request_count(f"/v3/workflows/{added['uid']}/jobs") == 0
+
+
+def test_no_second_run_while_one_is_in_flight(defs, instance, api_resource, simulator, sim_data):
+    first = _tick(instance, api_resource)
+    _launch(defs, instance, first)
+    settled = _tick(instance, api_resource, first.cursor)
     workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
     create_run_for_test(
         instance,
@@ -84,30 +129,61 @@ def test_no_second_run_while_one_is_in_flight(instance, api_resource, simulator,
         tags={"dagster/partition": workflow},
     )
     sim_data.add_job(workflow, status="pending", total_row_count=None)
-    blocked = _tick(instance, api_resource, first.cursor)
-    assert _partition_requests(blocked) == []
-    for run in instance.get_runs():
-        instance.report_run_failed(run)
+    blocked = _tick(instance, api_resource, settled.cursor)
+    assert _partition_requests(instance, blocked) == []
+    for run in instance.get_runs(filters=None):
+        if run.status == DagsterRunStatus.STARTED:
+            instance.report_run_failed(run)
     released = _tick(instance, api_resource, blocked.cursor)
-    assert _partition_requests(released) == [workflow]
+    assert _partition_requests(instance, released) == [workflow]
 
 
 def test_partitions_of_an_in_flight_backfill_get_no_second_run(
-    instance, api_resource, simulator, sim_data
+    defs, instance, api_resource, simulator, sim_data
 ):
     first = _tick(instance, api_resource)
+    _launch(defs, instance, first)
+    settled = _tick(instance, api_resource, first.cursor)
     registered = instance.get_dynamic_partitions("workflow_uids")
     inside, outside = registered[1:3], [registered[0], *registered[3:]]
     create_run_for_test(
         instance,
         job_name="workflow_partition_job",
         status=DagsterRunStatus.STARTED,
-        tags={
-            "dagster/asset_partition_range_start": inside[0],
-            "dagster/asset_partition_range_end": inside[-1],
-        },
+        tags={PARTITION_START: inside[0], "dagster/asset_partition_range_end": inside[-1]},
     )
     for uid in registered:  # every workflow changes
         sim_data.add_job(uid, status="pending", total_row_count=None)
-    result = _tick(instance, api_resource, first.cursor)
-    assert _partition_requests(result) == sorted(outside)
+    result = _tick(instance, api_resource, settled.cursor)
+    requested = _partition_requests(instance, result)
+    assert not set(requested) & set(inside)
+    assert set(outside) <= set(requested)
+
+
+def test_load_ranges_join_near_partitions_and_cap_each_run():
+    order = [f"w{i:03}" for i in range(300)]
+    due = {f"w{i:03}" for i in range(250)}  # tick 1 on new workflows: contiguous
+    ranges = load_ranges(due, order, max_per_run=100)
+    assert ranges == [("w000", "w099"), ("w100", "w199"), ("w200", "w249")]
+    scattered = {"w000", "w005", "w050", "w299"}
+    assert load_ranges(scattered, order, 100) == [
+        ("w000", "w005"),
+        ("w050", "w050"),
+        ("w299", "w299"),
+    ]
+    # A gap holding a partition with a run in flight is never bridged.
+    assert load_ranges({"w000", "w005"}, order, 100, busy={"w003"}) == [
+        ("w000", "w000"),
+        ("w005", "w005"),
+    ]
+
+
+def test_cursor_round_trips_and_stays_small_at_ten_thousand_workflows():
+    state = SensorState(tick=7, workflows_digest="abc")
+    for i in range(10_000):
+        uid = f"{i:08x}-9d1d-42a0-9d15-8a2ff2ee4e45"
+        state.entries[uid] = Entry(f"{i:012x}", i % 20 == 0, 6, 3)
+    cursor = state.encode()
+    decoded = SensorState.decode(cursor)
+    assert decoded.entries == state.entries and decoded.tick == 7
+    assert len(cursor) < 700_000, len(cursor)
