@@ -1,6 +1,8 @@
 """workflow_refresh_sensor evaluated against the simulator and a real Dagster instance; what
 it requests is launched in-process, as the daemon would launch it."""
 
+import time
+
 from dagster import DagsterRunStatus, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
@@ -187,3 +189,63 @@ def test_cursor_round_trips_and_stays_small_at_ten_thousand_workflows():
     decoded = SensorState.decode(cursor)
     assert decoded.entries == state.entries and decoded.tick == 7
     assert len(cursor) < 700_000, len(cursor)
+
+
+def _rotate(state: SensorState, uids: list[str], capacity: int, changed: set[str]) -> list[str]:
+    """One tick of the sensor's choice, as `sensors.py` makes it: the first `capacity`
+    workflows of the check order are checked; those in `changed` are found changed."""
+    state.tick += 1
+    checked = state.check_order(uids)[:capacity]
+    for uid in checked:
+        entry = state.entries[uid]
+        entry.checked = state.tick
+        if uid in changed:
+            entry.changed = state.tick
+    return checked
+
+
+def test_rotation_checks_every_quiet_workflow_within_ceil_quiet_over_capacity_ticks():
+    uids = [f"w{i:03}" for i in range(100)]
+    state = SensorState(tick=10)
+    for i, uid in enumerate(uids):  # five active, the rest quiet for a while
+        state.entries[uid] = Entry("fp", active=i % 20 == 0, checked=10 - i % 7, changed=1)
+    active = [u for u in uids if state.entries[u].active]
+    capacity = 5 + 19  # the five active plus 19 in rotation: ceil(95 / 19) = 5 ticks
+    seen: dict[str, list[int]] = {u: [] for u in uids}
+    for _ in range(10):
+        for uid in _rotate(state, uids, capacity, changed=set()):
+            seen[uid].append(state.tick)
+    for uid in active:  # every tick
+        assert seen[uid] == list(range(11, 21)), uid
+    for uid in set(uids) - set(active):
+        ticks = [10, *seen[uid]]
+        assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) <= 5, (uid, ticks)
+    assert state.longest_unchecked() <= 5
+
+
+def test_a_changed_quiet_workflow_is_checked_every_tick_for_the_next_three():
+    uids = [f"w{i:03}" for i in range(50)]
+    state = SensorState(tick=5)
+    state.entries = {u: Entry("fp", checked=5, changed=1) for u in uids}
+    _rotate(state, uids, 10, changed={"w000"})  # tick 6: w000 changes
+    for _ in range(2):  # ticks 7 and 8: checked again although others wait their turn
+        assert "w000" in _rotate(state, uids, 10, changed=set())
+    assert "w000" not in _rotate(state, uids, 10, changed=set())  # tick 9: back in rotation
+
+
+def test_a_tick_stops_at_its_budget_however_slow_the_api(
+    defs, instance, api_resource, simulator, sim_data, monkeypatch
+):
+    first = _tick(instance, api_resource)
+    _launch(defs, instance, first)
+    simulator.latency_seconds = 0.4
+    monkeypatch.setenv("ANALYTICS_SENSOR_TICK_BUDGET_SECONDS", "1")
+    simulator.reset_requests()
+    started = time.monotonic()
+    result = _tick(instance, api_resource, first.cursor)
+    elapsed = time.monotonic() - started
+    # The list (0.4 s) and at most one check fit; a request is never started past the budget.
+    assert simulator.request_count("/v3/workflows/") <= 1
+    assert elapsed < 1.0 + 0.4 + 0.5, elapsed
+    state = SensorState.decode(result.cursor)
+    assert sum(1 for e in state.entries.values() if e.checked == state.tick) <= 1
