@@ -33,7 +33,7 @@ class Entry:
     fingerprint: str = UNKNOWN
     active: bool = False
     checked: int = 0  # tick of the last check; 0: never checked
-    changed: int = 0  # tick of the last change seen (or of discovery)
+    changed: int = 0  # tick of the last change seen; 0: none since discovery
 
 
 @dataclass
@@ -77,15 +77,16 @@ class SensorState:
         return entry.active or self.tick - entry.changed < RECENT_TICKS
 
     def check_order(self, uids: list[str]) -> list[str]:
-        """Active and recently changed workflows first, then the longest-unchecked."""
+        """Active and recently changed workflows first, then the rest; each group
+        longest-unchecked first."""
         known = [u for u in uids if self.entries[u].fingerprint != UNKNOWN]
-        hot = [u for u in known if self.is_hot(u)]
         position = {u: i for i, u in enumerate(uids)}
-        quiet = sorted(
-            (u for u in known if not self.is_hot(u)),
-            key=lambda u: (self.entries[u].checked, position[u]),
-        )
-        return hot + quiet
+
+        def oldest_first(group: list[str]) -> list[str]:
+            return sorted(group, key=lambda u: (self.entries[u].checked, position[u]))
+
+        hot = [u for u in known if self.is_hot(u)]
+        return oldest_first(hot) + oldest_first([u for u in known if not self.is_hot(u)])
 
     def longest_unchecked(self) -> int:
         """Ticks since the least recently checked known workflow was checked (0: none)."""

@@ -104,18 +104,24 @@ def _partitions_in_flight(context: SensorEvaluationContext, registered: list[str
 def _recorded_fingerprints(context: SensorEvaluationContext, uids: list[str]) -> dict[str, str]:
     """What the latest `jobs` materialization of each partition recorded (BASELINE if it
     recorded none); partitions never materialized are left out."""
-    if not uids:
-        return {}
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(c.JOBS), asset_partitions=uids), limit=len(uids) * 4
-    ).records
     found: dict[str, str] = {}
-    for record in records:  # newest first
-        materialization = record.asset_materialization
-        if materialization is None or materialization.partition in found:
-            continue
-        value = materialization.metadata.get(FINGERPRINT_METADATA)
-        found[str(materialization.partition)] = str(value.value) if value else BASELINE
+
+    def latest(partitions: list[str], limit: int) -> None:
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(c.JOBS), asset_partitions=partitions),
+            limit=limit,
+        ).records
+        for record in records:  # newest first
+            materialization = record.asset_materialization
+            if materialization is None or materialization.partition in found:
+                continue
+            value = materialization.metadata.get(FINGERPRINT_METADATA)
+            found[str(materialization.partition)] = str(value.value) if value else BASELINE
+
+    if uids:
+        latest(uids, len(uids) * 4)  # one query for the usual case, a load or two each
+    for uid in [u for u in uids if u not in found]:
+        latest([uid], 1)  # one with many loads, or none: asked on its own
     return found
 
 
@@ -189,7 +195,7 @@ def _evaluate(context: SensorEvaluationContext, tick: Tick, max_per_run: int) ->
     due: set[str] = set()
     for uid in uids:
         if uid not in state.entries:  # discovered: its load lists its jobs, no request here
-            state.entries[uid] = Entry(UNKNOWN, changed=state.tick)
+            state.entries[uid] = Entry(UNKNOWN)
             if uid not in busy:
                 due.add(uid)
     pending = [u for u, e in state.entries.items() if e.fingerprint == UNKNOWN]
