@@ -11,32 +11,34 @@ from urllib.parse import quote, unquote, urlsplit
 MASK = "***"
 # Shorter values would mask ordinary words; settings reject keys this short anyway.
 MIN_SECRET_LENGTH = 4
-# A piece of a secret (split at a newline, a space, an `@`...) is masked on its own when it
-# is this long: a library may show one line of a value, or the half of a password that an
-# unescaped `@` turned into a host name.
+# A piece of a secret is masked on its own when it is this long: a library may show one line
+# of a value, or the half of a password that an unescaped `@` turned into a host name.
 MIN_PIECE_LENGTH = 6
-# Where a value breaks when a parser or a display cuts it: anything but printable ASCII
-# (whitespace, control characters, non-ASCII), and what delimits the parts of a URL (an
+# Where a value breaks when a display cuts it: control characters (a newline, a tab) and
+# anything not ASCII. Not at spaces or slashes: an environment secret may be a sentence or a
+# path, whose words must not be masked wherever they appear.
+_VALUE_BREAKS = re.compile(r"[^\x20-\x7e]+")
+# Where a URL's password breaks: also at spaces and at what delimits the parts of a URL. An
 # unescaped `@` in `user:p@ss@host` leaves the password `p` and the host `ss@host` to a
-# parser that stops at the first `@`).
-_BREAKS = re.compile(r"(?:[^\x21-\x7e]|[@/#?])+")
+# parser that stops at the first `@`.
+_PASSWORD_BREAKS = re.compile(r"(?:[^\x21-\x7e]|[@/#?])+")
 # What SQLAlchemy (and so dlt) percent-encodes when it renders a password into a URL.
 _SQLALCHEMY_QUOTED = re.compile(r"[:@/]")
 
 
 def secret_parts(value: str) -> list[str]:
     """A value, the ways an error text may quote it, and the parts of it that are secret on
-    their own: a URL's password (as written, decoded, encoded) and the pieces of a key or of
-    a password. The rest of a URL (user, host, database) is not secret on its own."""
+    their own: a URL's password (as written, decoded, encoded), and the pieces of a value or
+    of a password. The rest of a URL (user, host, database) is not secret on its own."""
     parts = _shown(value)
-    passwords = _passwords(value)
-    secret = []
-    for password in passwords:
-        secret += _shown(password) + _shown(unquote(password))
-        secret += [quote(password, safe=""), quote(unquote(password), safe="")]
-        secret.append(_SQLALCHEMY_QUOTED.sub(lambda m: f"%{ord(m.group()):02X}", password))
-    pieces = [p for whole in (secret or parts) for p in _BREAKS.split(whole)]
-    parts = [p for p in parts + secret if len(p) >= MIN_SECRET_LENGTH]
+    pieces = _VALUE_BREAKS.split(value)
+    for password in _passwords(value):
+        shown = _shown(password) + _shown(unquote(password))
+        shown += [quote(password, safe=""), quote(unquote(password), safe="")]
+        shown.append(_SQLALCHEMY_QUOTED.sub(lambda m: f"%{ord(m.group()):02X}", password))
+        parts += shown
+        pieces += [p for whole in shown for p in _PASSWORD_BREAKS.split(whole)]
+    parts = [p for p in parts if len(p) >= MIN_SECRET_LENGTH]
     parts += [p for p in pieces if len(p) >= MIN_PIECE_LENGTH]
     return list(dict.fromkeys(parts))
 
