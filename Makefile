@@ -37,6 +37,10 @@ bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=2000
 bench-backfill: install  ## 300 small workflow partitions in one backfill vs the same rows in one.
 	$(PY) -m analytics_assets.benchmark.backfill --workflows $(or $(WORKFLOWS),300) --instance $(or $(INSTANCE),sqlite)
 
+.PHONY: bench-remote
+bench-remote: install  ## Ours and plain dlt on a rate-limited, remote-like simulator (~6-8 min).
+	$(PY) -m analytics_assets.benchmark.remote
+
 lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests
 	$(VENV)/bin/ruff format --check analytics_assets analytics_assets_tests
