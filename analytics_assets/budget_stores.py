@@ -54,8 +54,18 @@ def key_id(api_key: str, base_url: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def is_postgres_url(store: str) -> bool:
-    return store.startswith(("postgresql://", "postgres://"))
+def postgres_url(store: str) -> str | None:
+    """A libpq URL for a Postgres store (SQLAlchemy's `postgresql+driver://` accepted), None
+    for a file path; any other URL scheme is refused, never taken for a file name."""
+    scheme, sep, rest = store.partition("://")
+    if not sep:
+        return None
+    if scheme.lower().split("+")[0] in ("postgresql", "postgres"):
+        return f"postgresql://{rest}"
+    raise AnalyticsConfigError(
+        f"{c.ENV_RATE_LIMIT_STORE} is a URL of a kind not supported (the value is not shown): "
+        "use a postgresql:// URL, or a file path for a SQLite file"
+    )
 
 
 def _merged(
@@ -214,6 +224,7 @@ def open_store(settings: ApiSettings, clock: Any) -> BudgetStore:
     where = settings.rate_limit_store
     if where == ":memory:":
         return MemoryStore(clock)
-    if where and is_postgres_url(where):
-        return PostgresStore(where, key)
+    url = postgres_url(where) if where else None
+    if url is not None:
+        return PostgresStore(url, key)
     return SqliteStore(Path(where) if where else settings.default_budget_path, key, clock)

@@ -8,6 +8,7 @@ from dagster._utils.warnings import PreviewWarning
 from analytics_assets import constants as c
 from analytics_assets.partitions import workflow_uids
 from analytics_assets.resources import AnalyticsApiResource
+from analytics_assets.runs import secrets_kept
 from analytics_assets.warehouse import (
     WarehouseReader,
     in_clause,
@@ -26,30 +27,31 @@ def _successful_jobs_filter(
 ) -> AssetCheckResult:
     """Query the checked partitions through dlt's SQL client (any SQL destination)."""
     settings = analytics_api.settings()
-    partitions = _partition_keys(context)
-    pipeline = make_pipeline(settings, name="analytics_check")
-    with writer_lock(settings), reading(pipeline) as warehouse:
-        violating = _violating(warehouse, partitions)
-        missing = _missing(warehouse, partitions)
-        successful, jobs = warehouse.table(c.SUCCESSFUL_JOBS), warehouse.table(c.JOBS)
-    metadata: dict[str, MetadataValue] = {
-        "partitions_checked": MetadataValue.int(len(partitions)),
-        "violating_count": MetadataValue.int(len(violating)),
-        "violating_uids": MetadataValue.json(violating[:MAX_LISTED]),
-        "missing_count": MetadataValue.int(len(missing)),
-        "missing_uids": MetadataValue.json(missing[:MAX_LISTED]),
-    }
-    # The way to the offending rows: the query that returns them, ready to paste.
-    if violating:
-        metadata["violating_rows_query"] = _sql(
-            f"SELECT * FROM {successful} WHERE NOT {FILTER_SQL}"
-        )
-    if missing:
-        metadata["missing_rows_query"] = _sql(
-            f"SELECT * FROM {jobs} WHERE {FILTER_SQL}\n"
-            f"  AND uid NOT IN (SELECT uid FROM {successful})"
-        )
-    return AssetCheckResult(passed=not violating and not missing, metadata=metadata)
+    with secrets_kept(settings):
+        partitions = _partition_keys(context)
+        pipeline = make_pipeline(settings, name="analytics_check")
+        with writer_lock(settings), reading(pipeline) as warehouse:
+            violating = _violating(warehouse, partitions)
+            missing = _missing(warehouse, partitions)
+            successful, jobs = warehouse.table(c.SUCCESSFUL_JOBS), warehouse.table(c.JOBS)
+        metadata: dict[str, MetadataValue] = {
+            "partitions_checked": MetadataValue.int(len(partitions)),
+            "violating_count": MetadataValue.int(len(violating)),
+            "violating_uids": MetadataValue.json(violating[:MAX_LISTED]),
+            "missing_count": MetadataValue.int(len(missing)),
+            "missing_uids": MetadataValue.json(missing[:MAX_LISTED]),
+        }
+        # The way to the offending rows: the query that returns them, ready to paste.
+        if violating:
+            metadata["violating_rows_query"] = _sql(
+                f"SELECT * FROM {successful} WHERE NOT {FILTER_SQL}"
+            )
+        if missing:
+            metadata["missing_rows_query"] = _sql(
+                f"SELECT * FROM {jobs} WHERE {FILTER_SQL}\n"
+                f"  AND uid NOT IN (SELECT uid FROM {successful})"
+            )
+        return AssetCheckResult(passed=not violating and not missing, metadata=metadata)
 
 
 def _sql(query: str) -> MetadataValue:

@@ -28,7 +28,7 @@ from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.partitions import materialization, run_partitions
 from analytics_assets.progress import Progress
 from analytics_assets.records import FINGERPRINT_METADATA, ROW_ID, StoredJobs
-from analytics_assets.redact import MASK, environment_secrets, redacted
+from analytics_assets.redact import MASK, environment_secrets, redacted, secret_parts
 from analytics_assets.settings import ApiSettings
 from analytics_assets.source import JobRef
 from analytics_assets.translator import AnalyticsDltTranslator
@@ -282,6 +282,7 @@ def secrets_kept(settings: ApiSettings) -> Iterator[None]:
         yield
     except Exception as exc:
         secrets = [*settings.secrets, *environment_secrets()]
+        _drop_traces_holding(settings, secrets)
         chain = _chain(exc)
         texts = [str(e) for e in chain]
         clean = [redacted(t, secrets) for t in texts]
@@ -289,6 +290,18 @@ def secrets_kept(settings: ApiSettings) -> Iterator[None]:
             raise
         what = " <- ".join(f"{type(e).__name__}: {t}" for e, t in zip(chain, clean, strict=True))
         raise Failure(description=f"{what} (secrets masked as {MASK})") from None
+
+
+def _drop_traces_holding(settings: ApiSettings, secrets: list[str]) -> None:
+    """dlt pickles each run's trace into its working folder (no setting turns it off); after
+    a failure it can hold a credentials string dlt could not parse. Such a trace goes."""
+    needles = [p.encode() for s in secrets for p in secret_parts(s)]
+    for trace in settings.dlt_pipelines_dir.glob("*/trace.pickle"):
+        try:
+            if any(n in trace.read_bytes() for n in needles):
+                trace.unlink()
+        except OSError:
+            pass
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -144,17 +144,17 @@ def test_full_load_into_postgres_lands_exact_rows_in_every_table(
         )
     )
     assert types["extracted_at"] == "timestamp with time zone"
-    # Each pipeline (the backfill's, then one partition's) stages its merge in its own schema:
-    # concurrent loads never share a staging table.
+    # Each pipeline stages its merge in its own schema, so concurrent loads never share a
+    # staging table; the backfill's is dropped when it succeeds (batches leave no trail).
     staging_sql = (
         "SELECT count(*) FROM information_schema.schemata "
         "WHERE schema_name LIKE 'analytics_staging_%%'"
     )
-    assert warehouse.rows(staging_sql) == [(1,)]
+    assert warehouse.rows(staging_sql) == [(0,)]
     uid = next(u for u in uids if sim_data.jobs[u])
     sim_data.add_job(uid, status="finished", total_row_count=3)  # so the partition run merges
     assert run_partition(pg_defs, instance, uid).success
-    assert warehouse.rows(staging_sql) == [(2,)]
+    assert warehouse.rows(staging_sql) == [(1,)]
     # dlt shows the credentials masked; the password reaches no event of any run.
     runs = instance.get_runs()
     events = [repr(e) for run in runs for e in instance.all_logs(run.run_id)]
