@@ -41,6 +41,10 @@ bench-backfill: install  ## 300 small workflow partitions in one backfill vs the
 bench-remote: install  ## Ours and plain dlt on a rate-limited, remote-like simulator (~6-8 min).
 	$(PY) -m analytics_assets.benchmark.remote
 
+.PHONY: bench-sensor
+bench-sensor: install  ## The sensor's ticks at 1,000 workflows on a 5 req/s plan with 50 ms latency (~6 min).
+	$(PY) -m analytics_assets.benchmark.sensor --workflows $(or $(WORKFLOWS),1000)
+
 lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests
 	$(VENV)/bin/ruff format --check analytics_assets analytics_assets_tests
