@@ -326,9 +326,12 @@ def phases(run: Run, rate: float | None = None) -> dict:
                 last_of_job[r["path"]] = max(last_of_job.get(r["path"], 0.0), r["started"])
         ends = sorted(last_of_job.values())
         if len(ends) >= 2:
-            alone = [t for t in results if t > ends[-2]]
+            alone = [(a, b) for a, b in zip(results, results[1:], strict=False) if b > ends[-2]]
             out["last_job_alone_seconds"] = round(ends[-1] - ends[-2], 3)
             out["last_job_alone_pages"] = len(alone)
+            out["last_job_alone_over_pace"] = round(
+                sum(max(0.0, b - a - interval) for a, b in alone), 3
+            )
     return out
 
 
@@ -687,10 +690,11 @@ def print_paced(r: dict) -> None:
         f"{_seconds(d.get('first_request_to_first_result'))}; result pages "
         f"{_seconds(d.get('result_span'))} from first to last (at the plan: "
         f"{(r['data_result_pages'] - 1) / r['plan_rate']:.2f} s; median gap "
-        f"{_seconds(d.get('median_gap_between_results'))}; behind the pace by "
-        f"{_seconds(d.get('result_span_over_pace'))}, of which the last job fetched alone "
-        f"{_seconds(d.get('last_job_alone_seconds'))} for {d.get('last_job_alone_pages')} "
-        f"page(s)); last result page -> exit "
+        f"{_seconds(d.get('median_gap_between_results'))}; gaps beyond 1/rate add up to "
+        f"{_seconds(d.get('result_span_over_pace'))}, "
+        f"{_seconds(d.get('last_job_alone_over_pace'))} of them while the last job was fetched "
+        f"alone, {d.get('last_job_alone_pages')} page(s) in "
+        f"{_seconds(d.get('last_job_alone_seconds'))}); last result page -> exit "
         f"{_seconds(d.get('after_last_result'))} (empty run, last request -> exit "
         f"{_seconds(e.get('after_last_request'))})"
     )
