@@ -171,6 +171,8 @@ class AnalyticsApiClient:
         `fetch_concurrency`, so the plan is saturated through latency without 429s."""
         upper = self.settings.fetch_concurrency
         rate = self.budget.rate()
+        if rate is not None and self.latency is None:
+            return min(upper, 2)  # paced from the start: one spare until a round trip is seen
         if rate is None:
             rate = UNTHROTTLED_PAGES_PER_SECOND
             upper = min(upper, 1 + self.stats.answered // RAMP_ANSWERS)
