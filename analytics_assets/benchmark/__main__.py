@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from analytics_assets.benchmark.measure import Measurement, measure, sim_control
+from analytics_assets.constants import DEFAULT_FETCH_CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "bench-key-not-secret"
@@ -84,7 +85,7 @@ def run(
     work: Path,
     skip_plain: bool,
     latency_ms: float = 0.0,
-    fetch_concurrency: int = 1,
+    fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY,
     repeat: int = 3,
 ) -> dict:
     sim, url = _start_simulator(rows, workflows, rows_per_job, latency_ms)
@@ -255,8 +256,10 @@ def main() -> int:
     parser.add_argument(
         "--fetch-concurrency",
         type=int,
-        default=1,
-        help="ours: ANALYTICS_API_FETCH_CONCURRENCY (default 1, the product's default)",
+        default=DEFAULT_FETCH_CONCURRENCY,
+        help="ours: ANALYTICS_API_FETCH_CONCURRENCY (default: the product's, "
+        f"{DEFAULT_FETCH_CONCURRENCY}, an upper bound the client lowers to what the round trip "
+        "calls for)",
     )
     parser.add_argument(
         "--repeat",
