@@ -99,8 +99,9 @@ class Learned:
 Scenario = Paced | Learned
 
 
-def scenarios(quick: bool) -> dict[str, Scenario]:
-    """The default sizes, or tiny ones for the test (`--quick`: a fast plan, 20 ms)."""
+def scenarios(quick: bool, scale: int = 1) -> dict[str, Scenario]:
+    """The default sizes (the paced ones times `scale`), or tiny ones for the test (`--quick`:
+    a fast plan, 20 ms)."""
     if quick:
         tiny = Data(rows=6000, rows_per_job=2000)  # 3 jobs x 2 pages
         return {
@@ -110,9 +111,9 @@ def scenarios(quick: bool) -> dict[str, Scenario]:
         }
     return {
         # 20 jobs x 5 pages = 100 result pages: 10 s at the plan.
-        "paced-200ms-10rps": Paced("paced-200ms-10rps", 200, 10, Data(100_000, 5000)),
+        "paced-200ms-10rps": Paced("paced-200ms-10rps", 200, 10, Data(100_000 * scale, 5000)),
         # 8 jobs x 5 pages = 40 result pages: 20 s at the plan.
-        "paced-50ms-2rps": Paced("paced-50ms-2rps", 50, 2, Data(40_000, 5000)),
+        "paced-50ms-2rps": Paced("paced-50ms-2rps", 50, 2, Data(40_000 * scale, 5000)),
         # 20 jobs x 1 page: jobs are fetched side by side, so a high concurrency can burst.
         "learned": Learned("learned", 50, (1, 2), (1, 4, 16), Data(20_000, 1000)),
     }
@@ -819,6 +820,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma list (default: all three)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 20 ms (for the test)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="the paced scenarios' result pages times this (the fixed cost then weighs less)",
+    )
     parser.add_argument("--out", default="bench_results")
     parser.add_argument(
         "--repeat",
@@ -836,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sensor_tick:
         return sensor_tick()
-    known = scenarios(args.quick)
+    known = scenarios(args.quick, max(1, args.scale))
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in known]
     if unknown or not chosen:
