@@ -167,16 +167,17 @@ class AnalyticsApiClient:
         self.budget.close()
 
     def fetch_workers(self) -> int:
-        """Requests to keep in flight: about rate x round trip + 1, at most
-        `fetch_concurrency`, so the plan is saturated through latency without 429s."""
+        """Requests to keep in flight, at most `fetch_concurrency`: with a known rate, rate x
+        round trip rounded up, plus one spare so a late answer never idles the plan (they
+        only wait on the budget); unthrottled, about rate x round trip + 1 (one on loopback),
+        growing with the answers until a limit is known."""
         upper = self.settings.fetch_concurrency
         rate = self.budget.rate()
-        if rate is not None and self.latency is None:
-            return min(upper, 2)  # paced from the start: one spare until a round trip is seen
-        if rate is None:
-            rate = UNTHROTTLED_PAGES_PER_SECOND
-            upper = min(upper, 1 + self.stats.answered // RAMP_ANSWERS)
-        return max(1, min(upper, 1 + math.floor(rate * (self.latency or 0.0) + 0.5)))
+        if rate is not None:
+            return max(1, min(upper, 2 + math.ceil(rate * (self.latency or 0.0))))
+        upper = min(upper, 1 + self.stats.answered // RAMP_ANSWERS)
+        needed = UNTHROTTLED_PAGES_PER_SECOND * (self.latency or 0.0)
+        return max(1, min(upper, 1 + math.floor(needed + 0.5)))
 
     def describe_limit(self) -> str:
         """The limit in force, for metadata and errors: configured, learned, or none."""
