@@ -48,8 +48,10 @@ DEFAULT_INTERVAL_SECONDS = 300
 DEFAULT_TICK_BUDGET_SECONDS = 40.0
 DEFAULT_MAX_PARTITIONS_PER_RUN = 100
 # With a known rate, a tick spends at most this share of what the plan allows in its
-# budget: runs on the same key keep the rest.
+# budget; while runs of ours are in flight, at most this other share of what the plan allows
+# between two ticks (a tick every 30 s would otherwise keep 75% of the plan all the time).
 SENSOR_RATE_SHARE = 0.75
+SENSOR_SHARE_WITH_RUNS = 0.25
 # Resolving from materializations the fingerprints of workflows whose loads it requested.
 MAX_RESOLVED_PER_TICK = 500
 IN_FLIGHT = [
@@ -143,6 +145,13 @@ class Tick:
         self.checked = self.skipped = self.hot = 0
         self.out_of_budget = False
 
+    def share_with_runs(self, interval: float) -> None:
+        """Runs of ours are in flight: leave them at least 75% of the plan over time."""
+        rate = self.client.budget.rate()
+        if rate is not None:
+            share = max(1, int(rate * interval * SENSOR_SHARE_WITH_RUNS) - 1)
+            self.capacity = min(self.capacity, share)
+
     def has_time(self) -> bool:
         per_request = (self.client.latency or 0.0) + 1.0 / (self.client.budget.rate() or math.inf)
         return time.monotonic() + per_request < self.deadline and self.checked < self.capacity
@@ -167,16 +176,19 @@ def evaluate(
     analytics_api: AnalyticsApiResource,
     budget: float,
     max_per_run: int,
+    interval: float,
 ) -> SensorResult:
     """One tick of `workflow_refresh_sensor`, within `budget` seconds."""
     client = analytics_api.client(context.log)
     try:
-        return _evaluate(context, Tick(context, client, budget), max_per_run)
+        return _evaluate(context, Tick(context, client, budget), max_per_run, interval)
     finally:
         client.close()
 
 
-def _evaluate(context: SensorEvaluationContext, tick: Tick, max_per_run: int) -> SensorResult:
+def _evaluate(
+    context: SensorEvaluationContext, tick: Tick, max_per_run: int, interval: float
+) -> SensorResult:
     state = SensorState.decode(context.cursor)
     state.tick += 1
     uids = list(dict.fromkeys(w["uid"] for w in fetch_workflows(tick.client)))
@@ -184,6 +196,8 @@ def _evaluate(context: SensorEvaluationContext, tick: Tick, max_per_run: int) ->
     new = [uid for uid in uids if uid not in set(registered)]
     order = registered + new
     busy = _partitions_in_flight(context, registered)
+    if busy:
+        tick.share_with_runs(interval)
     requests: list[RunRequest] = []
     list_digest = _digest(sorted(uids))
     if list_digest != state.workflows_digest:
@@ -258,9 +272,11 @@ def build_workflow_refresh_sensor(
     """The sensor, with its polling interval (by default `ANALYTICS_SENSOR_INTERVAL_SECONDS`,
     else 300 s). Its tick budget and batch size are read at each tick."""
 
+    interval = minimum_interval_seconds or sensor_interval_seconds()
+
     @sensor(
         name="workflow_refresh_sensor",
-        minimum_interval_seconds=minimum_interval_seconds or sensor_interval_seconds(),
+        minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
         jobs=[workspace_job, workflow_partition_job],
         description=(
@@ -278,7 +294,7 @@ def build_workflow_refresh_sensor(
         per_run = int(
             _positive_env(c.ENV_SENSOR_MAX_PARTITIONS_PER_RUN, DEFAULT_MAX_PARTITIONS_PER_RUN, int)
         )
-        return evaluate(context, analytics_api, budget, per_run)
+        return evaluate(context, analytics_api, budget, per_run, interval)
 
     return workflow_refresh_sensor
 

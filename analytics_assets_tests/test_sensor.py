@@ -7,8 +7,9 @@ from dagster import DagsterRunStatus, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
 from analytics_assets.partitions import partitions_of_run
+from analytics_assets.resources import AnalyticsApiResource
 from analytics_assets.sensor_state import Entry, SensorState, load_ranges
-from analytics_assets.sensors import workflow_refresh_sensor
+from analytics_assets.sensors import build_workflow_refresh_sensor, workflow_refresh_sensor
 from analytics_assets_tests.conftest import run_partition, run_partition_range, run_workspace
 
 PARTITION_START = "dagster/asset_partition_range_start"
@@ -249,3 +250,29 @@ def test_a_tick_stops_at_its_budget_however_slow_the_api(
     assert elapsed < 1.0 + 0.4 + 0.5, elapsed
     state = SensorState.decode(result.cursor)
     assert sum(1 for e in state.entries.values() if e.checked == state.tick) <= 1
+
+
+def test_with_runs_in_flight_a_tick_leaves_them_three_quarters_of_the_plan(
+    defs, instance, api_resource, simulator, sim_data
+):
+    first = _tick(instance, api_resource)
+    _launch(defs, instance, first)
+    registered = instance.get_dynamic_partitions("workflow_uids")
+    create_run_for_test(
+        instance,
+        job_name="workflow_partition_job",
+        status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": registered[0]},
+    )
+    # 12 req/s x a 1 s interval x 25% = 3 requests, the workflow list being one of them.
+    # (A new resource: Dagster rebuilds a resource from its config, which model_copy misses.)
+    paced = AnalyticsApiResource(**{**api_resource.model_dump(), "rate_limit": 12.0})
+    sensor = build_workflow_refresh_sensor(minimum_interval_seconds=1)
+    simulator.reset_requests()
+    context = build_sensor_context(
+        instance=instance, cursor=first.cursor, resources={"analytics_api": paced}
+    )
+    result = sensor(context)
+    assert isinstance(result, SensorResult)
+    assert simulator.request_count("/v3/workflows/") == 2  # of the 4 workflows not in flight
+    assert simulator.request_count("/v3/workflows") == 3
