@@ -98,8 +98,10 @@ class SimHandler(BaseHTTPRequestHandler):
         if response is DROP:
             self.close_connection = True
             return
-        self._write(response)
+        # Counted before the response leaves, like the request log: a client that reads the
+        # stats right after its answer must find its own request counted.
         sim._count_served(len(response.body), time.monotonic() - started)
+        self._write(response)
 
     def _write(self, response: Response) -> None:
         """Status line, headers and body in a single write."""
