@@ -45,6 +45,10 @@ bench-remote: install  ## Ours and plain dlt on a rate-limited, remote-like simu
 bench-sensor: install  ## The sensor's ticks at 1,000 workflows on a 5 req/s plan with 50 ms latency (~6 min).
 	$(PY) -m analytics_assets.benchmark.sensor --workflows $(or $(WORKFLOWS),1000)
 
+.PHONY: bench-sensor-daemon
+bench-sensor-daemon: install  ## dagster dev + the sensor from an empty instance vs one backfill, 1,000 workflows (~18 min).
+	$(PY) -m analytics_assets.benchmark.sensor_daemon --workflows $(or $(WORKFLOWS),1000)
+
 lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests
 	$(VENV)/bin/ruff format --check analytics_assets analytics_assets_tests
