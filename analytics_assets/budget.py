@@ -10,20 +10,18 @@ clock.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 from pyrate_limiter import AbstractBucket, Rate, RateItem
 
 from analytics_assets.budget_stores import BudgetState, BudgetStore
-
-logger = logging.getLogger(__name__)
 
 # A learned limit is forgotten after this long: plans get upgraded, and relearning costs a 429.
 LEARNED_TTL_SECONDS = 3600.0
@@ -95,12 +93,10 @@ class RateBudget:
         store: BudgetStore,
         configured: float | None = None,
         clock: Clock | None = None,
-        log: Any = None,
     ) -> None:
         self.store = store
         self.configured = configured
         self.clock = clock or SystemClock()
-        self.log = log or logger
         self._lock = threading.Lock()
         self._state = BudgetState()
         self._state_read_at: float | None = None
@@ -231,27 +227,38 @@ class RateBudget:
         self.store.close()
 
 
-def _positive(raw: str | None) -> float | None:
+def _number(raw: str | None) -> float | None:
     try:
         value = float(raw) if raw is not None else None
     except ValueError:
         return None
-    return value if value is not None and math.isfinite(value) and value > 0 else None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _positive(raw: str | None) -> float | None:
+    value = _number(raw)
+    return value if value is not None and value > 0 else None
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
+    """A `Retry-After` header (seconds or an HTTP date) as seconds from `now` (wall time)."""
+    raw = headers.get("Retry-After")
+    if not raw:
+        return None
+    seconds = _number(raw)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
 
 
 def _retry_in(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to hold off: Retry-After (seconds or an HTTP date), else X-RateLimit-Reset."""
-    from email.utils import parsedate_to_datetime
-
-    raw = headers.get("Retry-After")
-    if raw:
-        seconds = _positive(raw)
-        if seconds is not None or raw.strip() in ("0", "0.0"):
-            return seconds or 0.0
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
-        except (TypeError, ValueError):
-            pass
+    """Seconds to hold off: Retry-After, else X-RateLimit-Reset."""
+    retry_after = retry_after_seconds(headers, now)
+    if retry_after is not None:
+        return retry_after
     reset = _positive(headers.get("X-RateLimit-Reset"))
     if reset is None:
         return None

@@ -13,7 +13,6 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -24,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from analytics_assets import constants as c
-from analytics_assets.budget import Clock, RateBudget, SystemClock
+from analytics_assets.budget import Clock, RateBudget, SystemClock, retry_after_seconds
 from analytics_assets.budget_stores import open_store
 from analytics_assets.redact import redacted
 from analytics_assets.settings import ApiSettings
@@ -141,7 +140,7 @@ class AnalyticsApiClient:
         self.clock = clock or SystemClock()
         self.stats = RequestStats()
         self.budget = budget or RateBudget(
-            open_store(settings, self.clock), settings.rate_limit, self.clock, self.log
+            open_store(settings, self.clock), settings.rate_limit, self.clock
         )
         self.latency: float | None = None  # moving average of round trips, seconds
         # Monotonic time past which no request may start (a sensor tick's budget).
@@ -310,7 +309,9 @@ class AnalyticsApiClient:
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
         cap = self.settings.max_retry_delay
-        retry_after = _retry_after_seconds(response)
+        retry_after = (
+            None if response is None else retry_after_seconds(response.headers, self.clock.time())
+        )
         if retry_after is not None:
             return min(retry_after, cap)
         return min(self.settings.backoff_factor * 2**attempt, cap)
@@ -354,22 +355,6 @@ def _is_unreachable(exc: Exception) -> bool:
                 return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _retry_after_seconds(response: requests.Response | None) -> float | None:
-    if response is None:
-        return None
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 # orjson parses a page of 1000 results in 2.3-4.8 ms against 6-9 ms for the json module (or

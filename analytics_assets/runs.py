@@ -69,8 +69,6 @@ def run_dlt(
         requests = request_metadata(client)
     finally:
         client.close()
-    with writer_lock(settings):
-        forget_batch(pipeline, settings)
     if progress:
         progress.finish()
     for result in results:
@@ -108,7 +106,8 @@ def _load(
     settings: ApiSettings,
     translator: AnalyticsDltTranslator,
 ) -> tuple[list[Any], dict[str, dict[str | None, int]], dict[str, str]]:
-    """dlt's run under the writer lock, then each table's per-partition counts and preview."""
+    """dlt's run under the writer lock, then each table's per-partition counts and preview;
+    a run of several partitions then leaves no pipeline behind."""
     partitions = run_partitions(context)
     with writer_lock(settings):
         try:
@@ -131,6 +130,7 @@ def _load(
                 for table in tables
                 if table in PREVIEW_COLUMNS
             }
+        forget_batch(pipeline, settings)
     return results, counts, previews
 
 
