@@ -23,35 +23,35 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock Makefile
 install: $(VENV)/.installed
 
 demo: install  ## Full load of every asset and partition from the bundled simulator into DuckDB.
-	$(PY) -m analytics_assets.demo
+	$(PY) -m analytics_dev.demo
 
 test: install  ## The whole test suite (simulator over loopback, real DuckDB, real Dagster).
 	$(PY) -m pytest -n 2 --durations=15
 
 dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an API is configured.
-	$(PY) -m analytics_assets.demo --serve
+	$(PY) -m analytics_dev.demo --serve
 
 bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=200000 by default).
-	$(PY) -m analytics_assets.benchmark --rows $(or $(ROWS),200000)
+	$(PY) -m analytics_dev.benchmark --rows $(or $(ROWS),200000)
 
 bench-backfill: install  ## 300 small workflow partitions in one backfill vs the same rows in one.
-	$(PY) -m analytics_assets.benchmark.backfill --workflows $(or $(WORKFLOWS),300) --instance $(or $(INSTANCE),sqlite)
+	$(PY) -m analytics_dev.benchmark.backfill --workflows $(or $(WORKFLOWS),300) --instance $(or $(INSTANCE),sqlite)
 
 .PHONY: bench-remote
 bench-remote: install  ## Ours and plain dlt on a rate-limited, remote-like simulator (~6-8 min).
-	$(PY) -m analytics_assets.benchmark.remote
+	$(PY) -m analytics_dev.benchmark.remote
 
 .PHONY: bench-sensor
 bench-sensor: install  ## The sensor's ticks at 1,000 workflows on a 5 req/s plan with 50 ms latency (~6 min).
-	$(PY) -m analytics_assets.benchmark.sensor --workflows $(or $(WORKFLOWS),1000)
+	$(PY) -m analytics_dev.benchmark.sensor --workflows $(or $(WORKFLOWS),1000)
 
 .PHONY: bench-sensor-daemon
 bench-sensor-daemon: install  ## dagster dev + the sensor from an empty instance vs one backfill, 1,000 workflows (~18 min).
-	$(PY) -m analytics_assets.benchmark.sensor_daemon --workflows $(or $(WORKFLOWS),1000)
+	$(PY) -m analytics_dev.benchmark.sensor_daemon --workflows $(or $(WORKFLOWS),1000)
 
 lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproject.toml).
-	$(VENV)/bin/ruff check analytics_assets analytics_assets_tests
-	$(VENV)/bin/ruff format --check analytics_assets analytics_assets_tests
+	$(VENV)/bin/ruff check analytics_assets analytics_dev analytics_assets_tests
+	$(VENV)/bin/ruff format --check analytics_assets analytics_dev analytics_assets_tests
 	$(VENV)/bin/mypy
 
 clean:

@@ -5,11 +5,11 @@ import gc
 from dagster import Definitions, in_process_executor
 from dagster_dlt import DagsterDltResource
 
-from analytics_assets.assets import job_results_assets, workflow_jobs_assets, workspace_assets
-from analytics_assets.checks import successful_jobs_filter
-from analytics_assets.jobs import workflow_partition_job, workspace_job
-from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.sensors import workflow_refresh_sensor
+from analytics_assets.defs.assets import job_results_assets, workflow_jobs_assets, workspace_assets
+from analytics_assets.defs.checks import successful_jobs_filter
+from analytics_assets.defs.jobs import workflow_partition_job, workspace_job
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.defs.sensors import workflow_refresh_sensor
 
 defs = Definitions(
     assets=[workspace_assets, workflow_jobs_assets, job_results_assets],

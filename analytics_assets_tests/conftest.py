@@ -10,11 +10,11 @@ import pytest
 from dagster import DagsterInstance, Definitions, instance_for_test
 from dagster_dlt import DagsterDltResource
 
+from analytics_assets.api.records import is_successful
 from analytics_assets.definitions import defs as product_defs
-from analytics_assets.partitions import range_tags
-from analytics_assets.records import is_successful
-from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.simulator import ApiSimulator, SimulatedData
+from analytics_assets.defs.partitions import range_tags
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_dev.simulator import ApiSimulator, SimulatedData
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk-test-7f3a9c1e-SECRET-do-not-log"

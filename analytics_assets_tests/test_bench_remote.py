@@ -27,7 +27,7 @@ def test_bench_remote_quick_counts_requests_and_derives_its_ratios(tmp_path):
     out = tmp_path / "bench"
     subprocess.run(
         [
-            *(sys.executable, "-m", "analytics_assets.benchmark.remote", "--quick"),
+            *(sys.executable, "-m", "analytics_dev.benchmark.remote", "--quick"),
             *("--scenarios", "paced-200ms-10rps,learned", "--out", str(out)),
         ],
         cwd=ROOT,

@@ -2,7 +2,7 @@
 
 import math
 
-from analytics_assets.benchmark.sensor import run, simulated
+from analytics_dev.benchmark.sensor import run, simulated
 
 
 def test_the_simulated_plan_has_one_active_workflow_in_twenty():

@@ -1,4 +1,4 @@
-"""`python -m analytics_assets.benchmark.sensor_daemon` at a tiny size: the same code path,
+"""`python -m analytics_dev.benchmark.sensor_daemon` at a tiny size: the same code path,
 `dagster dev` with the daemon against one single-run backfill, end to end.
 
 The timings are the benchmark's business; what a test can hold it to is that both sides load
@@ -10,7 +10,7 @@ import duckdb
 import psutil
 import pytest
 
-from analytics_assets.benchmark.sensor_daemon import (
+from analytics_dev.benchmark.sensor_daemon import (
     TABLES,
     Config,
     active_plan,

@@ -11,9 +11,9 @@ import sys
 import pytest
 from dagster import AssetKey, materialize
 
-from analytics_assets.benchmark.dagster_floor import FLOOR_ASSETS, dagster_floor
-from analytics_assets.partitions import range_tags
+from analytics_assets.defs.partitions import range_tags
 from analytics_assets_tests.conftest import ROOT
+from analytics_dev.benchmark.dagster_floor import FLOOR_ASSETS, dagster_floor
 
 ROWS = 3000  # three jobs of 1000 rows: one result page each
 
@@ -21,7 +21,7 @@ ROWS = 3000  # three jobs of 1000 rows: one result page each
 def test_bench_runs_every_loader_and_counts_requests(tmp_path):
     out = tmp_path / "bench"
     subprocess.run(
-        [sys.executable, "-m", "analytics_assets.benchmark", "--rows", str(ROWS), "--out", out],
+        [sys.executable, "-m", "analytics_dev.benchmark", "--rows", str(ROWS), "--out", out],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -64,7 +64,7 @@ def test_bench_backfill_runs_ours_and_the_dagster_floor_on_the_same_partitions(t
     out = tmp_path / "bench"
     subprocess.run(
         [
-            *(sys.executable, "-m", "analytics_assets.benchmark.backfill"),
+            *(sys.executable, "-m", "analytics_dev.benchmark.backfill"),
             *("--workflows", "3", "--rows-per-workflow", "10", "--out", str(out)),
         ],
         cwd=ROOT,

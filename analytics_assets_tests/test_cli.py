@@ -15,9 +15,9 @@ from dagster import (
     build_sensor_context,
 )
 
-from analytics_assets.sensors import workflow_refresh_sensor
-from analytics_assets.simulator import SimulatedData
+from analytics_assets.defs.sensors import workflow_refresh_sensor
 from analytics_assets_tests.conftest import API_KEY, ROOT, assert_full_load, count, fetch
+from analytics_dev.simulator import SimulatedData
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
+from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.settings import ApiSettings
-from analytics_assets.simulator import FaultRule
 from analytics_assets_tests.conftest import API_KEY
 from analytics_assets_tests.fakes import FakeClock
+from analytics_dev.simulator import FaultRule
 
 WORKFLOWS = r"^/v3/workflows$"
 

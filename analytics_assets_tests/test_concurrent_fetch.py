@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
-from analytics_assets.paging import prefetched_in_order
-from analytics_assets.resources import AnalyticsApiResource
+from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
+from analytics_assets.api.paging import prefetched_in_order
+from analytics_assets.api.source import iter_job_results
+from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
-from analytics_assets.simulator import FaultRule
-from analytics_assets.source import iter_job_results
 from analytics_assets_tests.conftest import API_KEY, assert_full_load, load_everything
+from analytics_dev.simulator import FaultRule
 
 
 def _stream(name: str, items: int, delay: float, log: list[str] | None = None):

@@ -25,10 +25,10 @@ from dagster import DagsterInstance, DagsterRunStatus, Definitions
 from dagster_dlt import DagsterDltResource
 
 from analytics_assets.definitions import defs as product_defs
-from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.simulator import FaultRule, SimulatedData
-from analytics_assets.warehouse import pipeline_name
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.warehouse.pipelines import pipeline_name
 from analytics_assets_tests.conftest import API_KEY, count, run_partition
+from analytics_dev.simulator import FaultRule, SimulatedData
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).parent / "dagster")

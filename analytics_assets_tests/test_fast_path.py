@@ -3,8 +3,8 @@
 import dlt
 import pytest
 
+from analytics_assets.api.source import analytics_source
 from analytics_assets.settings import ApiSettings
-from analytics_assets.source import analytics_source
 from analytics_assets_tests.conftest import API_KEY, fetch
 
 BOOKKEEPING = {"_dlt_load_id", "_dlt_id"}
@@ -50,7 +50,7 @@ def test_arrow_pages_equal_dict_rows(simulator, sim_data, tmp_path, envelope):
 
 
 def test_flat_pages_take_the_arrow_path_and_nested_ones_fall_back():
-    from analytics_assets.arrow_pages import page_table
+    from analytics_assets.api.arrow_pages import page_table
 
     def record(rid: str, raw: dict) -> dict:
         return {

@@ -19,9 +19,8 @@ import duckdb
 import pytest
 from dagster import DagsterEventType
 
-from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.simulator import FaultRule, SimulatedData
-from analytics_assets.warehouse import pipeline_name
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.warehouse.pipelines import pipeline_name
 from analytics_assets_tests.conftest import (
     API_KEY,
     count,
@@ -31,6 +30,7 @@ from analytics_assets_tests.conftest import (
     run_partition,
     run_workspace,
 )
+from analytics_dev.simulator import FaultRule, SimulatedData
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).parent / "dagster")

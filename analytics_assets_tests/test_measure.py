@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from analytics_assets.benchmark.measure import tree_memory
+from analytics_dev.benchmark.measure import tree_memory
 
 MB = 2**20
 

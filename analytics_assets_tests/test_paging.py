@@ -2,11 +2,11 @@
 
 import pytest
 
-from analytics_assets.client import AnalyticsApiClient, AnalyticsApiError
-from analytics_assets.paging import iter_result_pages, results_path
+from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
+from analytics_assets.api.paging import iter_result_pages, results_path
 from analytics_assets.settings import ApiSettings
-from analytics_assets.simulator import FaultRule
 from analytics_assets_tests.conftest import API_KEY
+from analytics_dev.simulator import FaultRule
 
 
 @pytest.fixture

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from analytics_assets.budget import LEARNED_TTL_SECONDS, RateBudget
-from analytics_assets.budget_stores import (
+from analytics_assets.api.budget import LEARNED_TTL_SECONDS, RateBudget
+from analytics_assets.api.budget_stores import (
     MemoryStore,
     PostgresStore,
     SqliteStore,
     key_id,
     open_store,
 )
-from analytics_assets.client import AnalyticsApiClient
+from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings
 from analytics_assets_tests.conftest import API_KEY, ROOT
 from analytics_assets_tests.fakes import FakeClock
@@ -193,9 +193,9 @@ def test_rate_limit_settings_are_validated_naming_the_variable(tmp_path):
 # ----------------------------------------------------------------------------- processes
 ACQUIRE = """
 import sys, time
-from analytics_assets.budget import RateBudget
-from analytics_assets.budget_stores import PostgresStore, SqliteStore
-from analytics_assets.budget import SystemClock
+from analytics_assets.api.budget import RateBudget
+from analytics_assets.api.budget_stores import PostgresStore, SqliteStore
+from analytics_assets.api.budget import SystemClock
 where, rate, count = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 clock = SystemClock()
 store = PostgresStore(where, "shared") if "://" in where else SqliteStore(

@@ -9,9 +9,8 @@ import threading
 import pytest
 from dagster import Failure, SensorResult, build_sensor_context
 
-from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.sensors import workflow_refresh_sensor
-from analytics_assets.simulator import FaultRule, SimulatedData
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.defs.sensors import workflow_refresh_sensor
 from analytics_assets_tests.conftest import (
     API_KEY,
     assert_full_load,
@@ -21,6 +20,7 @@ from analytics_assets_tests.conftest import (
 )
 from analytics_assets_tests.test_cli import finish, materialize
 from analytics_assets_tests.test_faults import PARTITION_SELECTION
+from analytics_dev.simulator import FaultRule, SimulatedData
 
 
 @pytest.fixture

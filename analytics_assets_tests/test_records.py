@@ -2,8 +2,8 @@
 
 import pytest
 
-from analytics_assets.client import AnalyticsApiError
-from analytics_assets.records import (
+from analytics_assets.api.client import AnalyticsApiError
+from analytics_assets.api.records import (
     ROW_ID,
     ResultRowIdentity,
     StagedRows,

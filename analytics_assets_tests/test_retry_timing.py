@@ -2,10 +2,10 @@
 
 import pytest
 
-from analytics_assets.client import AnalyticsApiClient
+from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.settings import ApiSettings
-from analytics_assets.simulator import FaultRule
 from analytics_assets_tests.conftest import API_KEY
+from analytics_dev.simulator import FaultRule
 
 
 @pytest.mark.slow

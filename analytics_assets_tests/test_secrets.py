@@ -48,14 +48,13 @@ from dagster._serdes import serialize_value
 from dagster_dlt import DagsterDltResource
 
 from analytics_assets import constants as c
-from analytics_assets.assets import workflow_jobs_assets, workspace_assets
-from analytics_assets.checks import successful_jobs_filter
-from analytics_assets.client import AnalyticsApiClient
-from analytics_assets.redact import MASK, redacted
-from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.sensors import workflow_refresh_sensor
+from analytics_assets.api.client import AnalyticsApiClient
+from analytics_assets.api.redact import MASK, redacted
+from analytics_assets.defs.assets import workflow_jobs_assets, workspace_assets
+from analytics_assets.defs.checks import successful_jobs_filter
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.defs.sensors import workflow_refresh_sensor
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
-from analytics_assets.simulator import ApiSimulator, FaultRule, SimulatedData
 from analytics_assets_tests.conftest import ROOT
 from analytics_assets_tests.postgres import (
     PASSWORD,
@@ -64,6 +63,7 @@ from analytics_assets_tests.postgres import (
     PostgresServer,
     postgres_server,
 )
+from analytics_dev.simulator import ApiSimulator, FaultRule, SimulatedData
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 

@@ -6,10 +6,10 @@ import time
 from dagster import DagsterRunStatus, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
-from analytics_assets.partitions import partitions_of_run
-from analytics_assets.resources import AnalyticsApiResource
-from analytics_assets.sensor_state import Entry, SensorState, load_ranges
-from analytics_assets.sensors import build_workflow_refresh_sensor, workflow_refresh_sensor
+from analytics_assets.defs.partitions import partitions_of_run
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.defs.sensor_state import Entry, SensorState, load_ranges
+from analytics_assets.defs.sensors import build_workflow_refresh_sensor, workflow_refresh_sensor
 from analytics_assets_tests.conftest import run_partition, run_partition_range, run_workspace
 
 PARTITION_START = "dagster/asset_partition_range_start"

@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
-from analytics_assets.simulator import ApiSimulator, FaultRule, SimulatedData
-from analytics_assets.simulator.data import is_successful
+from analytics_dev.simulator import ApiSimulator, FaultRule, SimulatedData
+from analytics_dev.simulator.data import is_successful
 
 KEY = "sim-secret-key"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -287,7 +287,7 @@ def test_cli_prints_url_first_and_serves_until_sigterm():
         [
             sys.executable,
             "-m",
-            "analytics_assets.simulator",
+            "analytics_dev.simulator",
             "--port",
             "0",
             "--seed",

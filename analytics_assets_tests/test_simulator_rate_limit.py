@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics_assets.simulator import ApiSimulator, FaultRule, SimulatedData
+from analytics_dev.simulator import ApiSimulator, FaultRule, SimulatedData
 
 KEY = "sim-secret-key"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -278,7 +278,7 @@ def test_max_in_flight_counts_rate_limited_requests_too(sim: ApiSimulator):
 def test_cli_rate_limit_flag():
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "analytics_assets.simulator", "--port", "0", "--rate-limit", "1"],
+        [sys.executable, "-m", "analytics_dev.simulator", "--port", "0", "--rate-limit", "1"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -300,7 +300,7 @@ def test_cli_rate_limit_flag():
 @pytest.mark.parametrize("bad", ["0", "-1", "x", "inf"])
 def test_cli_rejects_a_bad_rate(bad: str):
     proc = subprocess.run(
-        [sys.executable, "-m", "analytics_assets.simulator", "--port", "0", "--rate-limit", bad],
+        [sys.executable, "-m", "analytics_dev.simulator", "--port", "0", "--rate-limit", bad],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},

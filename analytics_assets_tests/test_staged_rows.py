@@ -3,12 +3,12 @@
 import json
 import re
 
-from analytics_assets.client import AnalyticsApiClient
+from analytics_assets.api.client import AnalyticsApiClient
+from analytics_assets.api.source import iter_job_results
 from analytics_assets.settings import ApiSettings
-from analytics_assets.simulator import FaultRule
-from analytics_assets.source import iter_job_results
-from analytics_assets.warehouse import make_pipeline
+from analytics_assets.warehouse.pipelines import make_pipeline
 from analytics_assets_tests.conftest import API_KEY, count, fetch, run_partition, run_workspace
+from analytics_dev.simulator import FaultRule
 
 
 def _client(simulator) -> AnalyticsApiClient:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from analytics_assets.warehouse import pipeline_name
+from analytics_assets.warehouse.pipelines import pipeline_name
 from analytics_assets_tests.conftest import API_KEY, count
 
 ROOT = Path(__file__).resolve().parent.parent

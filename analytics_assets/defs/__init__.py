@@ -1,0 +1,1 @@
+"""The Dagster wiring: assets, check, sensor, jobs, partitions, resource, translator."""

@@ -1,0 +1,302 @@
+"""Refresh data as the API changes: new workflows, and workflows whose jobs changed.
+
+Every tick fits a time budget whatever the number of workflows, the latency or the plan: a
+new workflow costs no request (its load lists its jobs), active and recently changed
+workflows are checked every tick, the rest in rotation; what is due goes into few runs of
+contiguous partitions. See `sensor_state.py` for the bookkeeping.
+"""
+
+import hashlib
+import json
+import math
+import os
+import time
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from analytics_assets import constants as c
+from analytics_assets.api.budget import BudgetDeadline
+from analytics_assets.api.client import AnalyticsApiClient
+from analytics_assets.api.records import FINGERPRINT_METADATA, jobs_fingerprint
+from analytics_assets.api.source import fetch_jobs, fetch_workflows
+from analytics_assets.defs.jobs import workflow_partition_job, workspace_job
+from analytics_assets.defs.partitions import partitions_of_run, range_tags, workflow_uids
+from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.defs.sensor_state import (
+    ACTIVE_STATUSES,
+    BASELINE,
+    UNKNOWN,
+    Entry,
+    SensorState,
+    load_ranges,
+)
+
+DEFAULT_INTERVAL_SECONDS = 300
+# Dagster's daemon abandons an evaluation after 60 s (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS).
+DEFAULT_TICK_BUDGET_SECONDS = 40.0
+DEFAULT_MAX_PARTITIONS_PER_RUN = 100
+# With a known rate, a tick spends at most this share of what the plan allows in its
+# budget; while runs of ours are in flight, at most this other share of what the plan allows
+# between two ticks (a tick every 30 s would otherwise keep 75% of the plan all the time).
+SENSOR_RATE_SHARE = 0.75
+SENSOR_SHARE_WITH_RUNS = 0.25
+# Resolving from materializations the fingerprints of workflows whose loads it requested.
+MAX_RESOLVED_PER_TICK = 500
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _positive_env(name: str, default: float, kind: type = float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise ValueError(f"{name}={raw!r} must be a positive number")
+    return value
+
+
+def sensor_interval_seconds() -> int:
+    """`ANALYTICS_SENSOR_INTERVAL_SECONDS`, read when definitions load (Dagster needs the
+    interval then); a bad value stops the code location naming the variable."""
+    raw = os.environ.get(c.ENV_SENSOR_INTERVAL, "").strip()
+    if not raw:
+        return DEFAULT_INTERVAL_SECONDS
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise ValueError(f"{c.ENV_SENSOR_INTERVAL}={raw!r} must be a positive number of seconds")
+    return seconds
+
+
+def _partitions_in_flight(context: SensorEvaluationContext, registered: list[str]) -> set[str]:
+    # Any job counts, not only ours: a CLI `dagster asset materialize` or a UI launch runs as
+    # the implicit asset job, and it writes the same partition. A single-run backfill names
+    # its partitions as a range of the registered uids.
+    runs = context.instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT))
+    return {uid for run in runs for uid in partitions_of_run(run.tags, registered)}
+
+
+def _recorded_fingerprints(context: SensorEvaluationContext, uids: list[str]) -> dict[str, str]:
+    """What the latest `jobs` materialization of each partition recorded (BASELINE if it
+    recorded none); partitions never materialized are left out."""
+    found: dict[str, str] = {}
+
+    def latest(partitions: list[str], limit: int) -> None:
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(c.JOBS), asset_partitions=partitions),
+            limit=limit,
+        ).records
+        for record in records:  # newest first
+            materialization = record.asset_materialization
+            if materialization is None or materialization.partition in found:
+                continue
+            value = materialization.metadata.get(FINGERPRINT_METADATA)
+            found[str(materialization.partition)] = str(value.value) if value else BASELINE
+
+    if uids:
+        latest(uids, len(uids) * 4)  # one query for the usual case, a load or two each
+    for uid in [u for u in uids if u not in found]:
+        latest([uid], 1)  # one with many loads, or none: asked on its own
+    return found
+
+
+class Tick:
+    """One evaluation: what it checked, what it skipped, what is due."""
+
+    def __init__(
+        self, context: SensorEvaluationContext, client: AnalyticsApiClient, budget: float
+    ) -> None:
+        self.context, self.client = context, client
+        self.started = time.monotonic()
+        self.deadline = self.started + budget
+        client.deadline = self.deadline
+        rate = client.budget.rate()
+        # Requests this tick may make besides the workflow list, when the rate is known.
+        self.capacity = (
+            math.inf if rate is None else max(1, int(rate * budget * SENSOR_RATE_SHARE) - 1)
+        )
+        self.checked = self.skipped = self.hot = 0
+        self.out_of_budget = False
+
+    def share_with_runs(self, interval: float) -> None:
+        """Runs of ours are in flight: leave them at least 75% of the plan over time."""
+        rate = self.client.budget.rate()
+        if rate is not None:
+            share = max(1, int(rate * interval * SENSOR_SHARE_WITH_RUNS) - 1)
+            self.capacity = min(self.capacity, share)
+
+    def has_time(self) -> bool:
+        per_request = (self.client.latency or 0.0) + 1.0 / (self.client.budget.rate() or math.inf)
+        return time.monotonic() + per_request < self.deadline and self.checked < self.capacity
+
+    def check(self, state: SensorState, uid: str) -> bool:
+        """Fetch one workflow's jobs; True if they changed since the last check."""
+        jobs = fetch_jobs(self.client, uid, self.context.log)
+        self.checked += 1
+        entry = state.entries[uid]
+        fingerprint = jobs_fingerprint(jobs)
+        entry.checked = state.tick
+        entry.active = any(job.get("status") in ACTIVE_STATUSES for job in jobs)
+        changed = entry.fingerprint not in (fingerprint, BASELINE)
+        entry.fingerprint = fingerprint
+        if changed:
+            entry.changed = state.tick
+        return changed
+
+
+def evaluate(
+    context: SensorEvaluationContext,
+    analytics_api: AnalyticsApiResource,
+    budget: float,
+    max_per_run: int,
+    interval: float,
+) -> SensorResult:
+    """One tick of `workflow_refresh_sensor`, within `budget` seconds."""
+    client = analytics_api.client(context.log)
+    try:
+        return _evaluate(context, Tick(context, client, budget), max_per_run, interval)
+    finally:
+        client.close()
+
+
+def _evaluate(
+    context: SensorEvaluationContext, tick: Tick, max_per_run: int, interval: float
+) -> SensorResult:
+    state = SensorState.decode(context.cursor)
+    state.tick += 1
+    uids = list(dict.fromkeys(w["uid"] for w in fetch_workflows(tick.client)))
+    registered = list(context.instance.get_dynamic_partitions(c.PARTITIONS_NAME))
+    new = [uid for uid in uids if uid not in set(registered)]
+    order = registered + new
+    busy = _partitions_in_flight(context, registered)
+    if busy:
+        tick.share_with_runs(interval)
+    requests: list[RunRequest] = []
+    list_digest = _digest(sorted(uids))
+    if list_digest != state.workflows_digest:
+        requests.append(RunRequest(run_key=f"workflows:{list_digest}", job_name=workspace_job.name))
+    state.workflows_digest = list_digest
+    listed = set(uids)
+    state.entries = {u: e for u, e in state.entries.items() if u in listed}
+
+    due: set[str] = set()
+    for uid in uids:
+        if uid not in state.entries:  # discovered: its load lists its jobs, no request here
+            state.entries[uid] = Entry(UNKNOWN)
+            if uid not in busy:
+                due.add(uid)
+    pending = [u for u, e in state.entries.items() if e.fingerprint == UNKNOWN]
+    settled = [u for u in pending if u not in busy and u not in due][:MAX_RESOLVED_PER_TICK]
+    recorded = _recorded_fingerprints(context, settled)
+    for uid in settled:
+        if uid in recorded:
+            state.entries[uid].fingerprint = recorded[uid]
+        else:
+            due.add(uid)  # its load did not happen (failed, or never launched): ask again
+
+    for uid in state.check_order(uids):
+        if uid in busy:
+            tick.skipped += 1
+            continue  # its change is picked up on a later tick, after the run ends
+        if not tick.has_time():
+            tick.out_of_budget = True
+            break
+        try:
+            if tick.check(state, uid):
+                due.add(uid)
+        except BudgetDeadline:
+            tick.out_of_budget = True
+            break
+        tick.hot += state.is_hot(uid)
+
+    for first, last in load_ranges(due, order, max_per_run, busy):
+        span = order[order.index(first) : order.index(last) + 1]
+        key = _digest([[u, state.entries[u].fingerprint] for u in span if u in due])
+        requests.append(
+            RunRequest(
+                run_key=f"load:{first}:{last}:{key}",
+                job_name=workflow_partition_job.name,
+                partition_key=first if first == last else None,
+                tags={} if first == last else range_tags(first, last),
+            )
+        )
+    _log(context, tick, state, uids, due, new, len(requests))
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[workflow_uids.build_add_request(new)] if new else [],
+        cursor=state.encode(),
+    )
+
+
+def _log(context, tick: Tick, state, uids, due, new, runs) -> None:  # noqa: ANN001
+    spent = time.monotonic() - tick.started
+    stop = "; stopped at the tick budget" if tick.out_of_budget else ""
+    context.log.info(
+        f"tick {state.tick}: checked {tick.checked} of {len(uids)} workflow(s) ({tick.hot} "
+        f"active or recently changed), skipped {tick.skipped} with a run in flight; due "
+        f"{len(due)} ({len(new)} new) in {runs} run request(s); longest-unchecked workflow "
+        f"last checked {state.longest_unchecked()} tick(s) ago; {spent:.1f} s{stop}"
+    )
+
+
+def build_workflow_refresh_sensor(
+    minimum_interval_seconds: int | None = None,
+) -> SensorDefinition:
+    """The sensor, with its polling interval (by default `ANALYTICS_SENSOR_INTERVAL_SECONDS`,
+    else 300 s). Its tick budget and batch size are read at each tick."""
+
+    interval = minimum_interval_seconds or sensor_interval_seconds()
+
+    @sensor(
+        name="workflow_refresh_sensor",
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+        jobs=[workspace_job, workflow_partition_job],
+        description=(
+            "Polls the API within a tick budget; adds partitions for new workflows and requests "
+            "loads of new workflows and of workflows whose jobs changed, batched into runs of "
+            "contiguous partitions. Active workflows are checked every tick, the rest in "
+            "rotation. At most one run in flight per partition; run keys make a repeated tick "
+            "a no-op."
+        ),
+    )
+    def workflow_refresh_sensor(
+        context: SensorEvaluationContext, analytics_api: AnalyticsApiResource
+    ) -> SensorResult:
+        budget = _positive_env(c.ENV_SENSOR_TICK_BUDGET, DEFAULT_TICK_BUDGET_SECONDS)
+        per_run = int(
+            _positive_env(c.ENV_SENSOR_MAX_PARTITIONS_PER_RUN, DEFAULT_MAX_PARTITIONS_PER_RUN, int)
+        )
+        return evaluate(context, analytics_api, budget, per_run, interval)
+
+    return workflow_refresh_sensor
+
+
+workflow_refresh_sensor = build_workflow_refresh_sensor()

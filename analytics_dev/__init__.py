@@ -1,0 +1,1 @@
+"""Dev tooling, not shipped in the wheel: the API simulator, the benchmarks, the demo."""

@@ -1,0 +1,112 @@
+"""Run the simulator as a process: prints ``SIMULATOR_URL=...`` first, serves until SIGTERM/SIGINT.
+
+python -m analytics_dev.simulator --port 8787 --seed 7 --envelope bare --next token
+python -m analytics_dev.simulator --port 0 --latency-ms 40 --rate-limit 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import threading
+
+from analytics_dev.simulator.data import SimulatedData
+from analytics_dev.simulator.render import ENVELOPES, NEXT_STYLES
+from analytics_dev.simulator.scale import scaled_data
+from analytics_dev.simulator.server import ApiSimulator
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m analytics_dev.simulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", type=int, default=8787, help="0 picks a free port")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workflows", type=int, default=6)
+    p.add_argument("--jobs-per-workflow", type=int, nargs=2, metavar=("MIN", "MAX"), default=(0, 8))
+    p.add_argument(
+        "--rows-per-job",
+        type=int,
+        metavar="N",
+        help="every job with rows gets exactly N (default: random 0-250)",
+    )
+    p.add_argument(
+        "--scale-rows",
+        type=int,
+        metavar="N",
+        help="benchmark data: exactly N result rows over --workflows workflows in jobs of "
+        "--rows-per-job rows (default 1000), plus one empty workflow",
+    )
+    p.add_argument("--envelope", choices=ENVELOPES, default="bare")
+    p.add_argument("--next", dest="next_style", choices=NEXT_STYLES, default="token")
+    p.add_argument("--page-size", type=int, default=100)
+    # The environment variable keeps a key out of the process list when that matters.
+    p.add_argument("--api-key", default=os.environ.get("SIMULATOR_API_KEY", "sim-secret-key"))
+    p.add_argument("--project-id", default=None, help="require this x-project-id header")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="added to every API request, like a remote API's round trip (default 0)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        help="plan limit: R requests/s per API key, a token bucket with a one-second burst; "
+        "over it the API answers 429 with Retry-After (default: no limit)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT, then exit 0."""
+    args = _parser().parse_args(argv)
+    rows = (args.rows_per_job, args.rows_per_job) if args.rows_per_job is not None else (0, 250)
+    if args.scale_rows is not None:
+        data = scaled_data(args.scale_rows, args.workflows, args.rows_per_job or 1000, args.seed)
+    else:
+        data = SimulatedData(
+            seed=args.seed,
+            workflows=args.workflows,
+            jobs_per_workflow=tuple(args.jobs_per_workflow),
+            rows_per_job=rows,
+        )
+    sim = ApiSimulator(
+        data,
+        envelope=args.envelope,
+        next_style=args.next_style,
+        page_size=args.page_size,
+        api_key=args.api_key,
+        project_id=args.project_id,
+        port=args.port,
+        latency_seconds=args.latency_ms / 1000,
+        rate_limit=args.rate_limit,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    url = sim.start()
+    # Flushed at once: a parent process blocks on this line to learn the port.
+    print(f"SIMULATOR_URL={url}", flush=True)
+    print(f"SIMULATOR_RESULT_ROWS={data.total_result_rows()}", flush=True)
+    while not stop.wait(0.2):  # a timed wait lets the signal handler run promptly
+        pass
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
