@@ -17,7 +17,7 @@ from analytics_assets.api.records import is_successful
 from analytics_assets.definitions import defs as product_defs
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets_tests.conftest import API_KEY, load_everything, run_partition, run_workspace
-from analytics_assets_tests.postgres import PASSWORD, USER, PostgresServer, postgres_server
+from analytics_dev.postgres import PASSWORD, USER, PostgresServer, postgres_server
 from analytics_dev.simulator import SimulatedData
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it

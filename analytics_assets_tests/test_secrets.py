@@ -56,7 +56,7 @@ from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.sensors import workflow_refresh_sensor
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
 from analytics_assets_tests.conftest import ROOT
-from analytics_assets_tests.postgres import (
+from analytics_dev.postgres import (
     PASSWORD,
     REQUIRE_ENV,
     USER,

@@ -80,7 +80,7 @@ def _load(
 
 def _postgres_env(server: Any, database: str) -> dict[str, str]:
     """What deploy/dagster.yaml reads, for a Dagster database on the throwaway server."""
-    from analytics_assets_tests.postgres import PASSWORD, USER
+    from analytics_dev.postgres import PASSWORD, USER
 
     return {
         "DAGSTER_PG_HOST": server.host,
@@ -109,7 +109,7 @@ def main() -> int:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="analytics-bench-")))
         server = None
         if args.instance == "postgres":
-            from analytics_assets_tests.postgres import running_server
+            from analytics_dev.postgres import running_server
 
             server = stack.enter_context(running_server())
 

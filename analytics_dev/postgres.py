@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for tests: found on this machine, started on loopback, removed.
+"""A throwaway PostgreSQL server for tests and benches: found here, started on loopback, removed.
 
 Postgres refuses to run as root, so as root the cluster is run as the `postgres` system user
 in a temp directory that user owns. Password authentication is on so tests can prove the
