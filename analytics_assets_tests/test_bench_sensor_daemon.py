@@ -10,14 +10,10 @@ import duckdb
 import psutil
 import pytest
 
-from analytics_dev.benchmark.sensor_daemon import (
-    TABLES,
-    Config,
-    active_plan,
-    format_report,
-    run,
-    simulated_data,
-)
+from analytics_dev.benchmark.sensor_daemon.bench import run
+from analytics_dev.benchmark.sensor_daemon.config import TABLES, Config
+from analytics_dev.benchmark.sensor_daemon.data import active_plan, simulated_data
+from analytics_dev.benchmark.sensor_daemon.report import format_report
 
 QUICK = Config(workflows=6, rate=20, latency_ms=10, interval=5, timeout=240)
 

@@ -14,28 +14,26 @@ assets of the same shape. What it takes is Dagster's own share, the part no load
 
 import argparse
 import contextlib
-import json
-import os
-import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from analytics_dev.benchmark.__main__ import (
-    BIN,
-    KEY,
+from analytics_dev.benchmark.__main__ import _row, _start_simulator, _workflow_uids
+from analytics_dev.benchmark.common import (
     ROOT,
-    _row,
-    _start_simulator,
-    _workflow_uids,
+    SHIPPED_INSTANCE,
+    dagster_home,
+    materialize_cli,
+    product_env,
+    run_main,
+    stop_process,
+    write_report,
 )
 from analytics_dev.benchmark.measure import Measurement, measure
 
-CLI = [str(BIN / "dagster"), "asset", "materialize", "-m", "analytics_assets.definitions"]
+CLI = materialize_cli()
 PER_WORKFLOW = ["--select", "jobs,successful_jobs,job_results"]
-FLOOR = [*CLI[:-1], "analytics_dev.benchmark.dagster_floor", "--select", "*"]
+FLOOR = [*materialize_cli("analytics_dev.benchmark.dagster_floor"), "--select", "*"]
 
 
 def _load(
@@ -44,18 +42,9 @@ def _load(
     """Ours on the per-workflow assets, then the Dagster floor on the same partitions."""
     sim, url = _start_simulator(rows, workflows, rows_per_job)
     try:
-        home = work / label / "dagster_home"
-        home.mkdir(parents=True)
-        config = "deploy/dagster.yaml" if instance_env else "dagster_home/dagster.yaml"
-        shutil.copy(ROOT / config, home / "dagster.yaml")
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")},
-            **instance_env,
-            "DAGSTER_HOME": str(home),
-            "ANALYTICS_API_BASE_URL": url,
-            "ANALYTICS_API_KEY": KEY,
-            "ANALYTICS_DUCKDB_PATH": str(work / label / "w.duckdb"),
-        }
+        config = "deploy/dagster.yaml" if instance_env else SHIPPED_INSTANCE
+        home = dagster_home(work / label / "dagster_home", config)
+        env = product_env(home, url, work / label / "w.duckdb") | instance_env
         measure(
             f"{label}: workspace,workflows",
             [*CLI, "--select", "workspace,workflows"],
@@ -74,8 +63,7 @@ def _load(
         floor = measure(f"Dagster floor: {name}", [*FLOOR, *target], env, str(ROOT), url)
         return ours, floor
     finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+        stop_process(sim)
 
 
 def _postgres_env(server: Any, database: str) -> dict[str, str]:
@@ -158,16 +146,9 @@ def main() -> int:
         f"{report['dagster_floor_ms_per_extra_partition']} ms per extra partition, ours "
         f"{report['ours_ms_per_extra_partition_above_floor']} ms above it"
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"bench_backfill_{args.workflows}_{args.instance}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"wrote {path}")
+    write_report(args.out, f"bench_backfill_{args.workflows}_{args.instance}", report)
     return 0
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    code = main()
-    print(f"bench took {time.perf_counter() - started:.1f} s")
-    sys.exit(code)
+    run_main(main)

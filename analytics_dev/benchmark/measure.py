@@ -1,13 +1,14 @@
 """Run one command and record wall time, peak RSS of its whole process tree, and requests."""
 
-import json
 import subprocess
+import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from analytics_dev.benchmark.common import sim_control
 
 POLL_SECONDS = 0.02
 
@@ -20,14 +21,6 @@ class Measurement:
     requests: int
     result_requests: int
     output: str
-
-
-def sim_control(base_url: str, action: str) -> dict:
-    """GET /_sim/requests or POST /_sim/reset on the simulator (not counted as API requests)."""
-    method = "POST" if action == "reset" else "GET"
-    request = urllib.request.Request(f"{base_url}/_sim/{action}", method=method, data=None)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"{}")
 
 
 def tree_memory(proc: psutil.Process) -> int:
@@ -55,8 +48,6 @@ def measure(name: str, cmd: list[str], env: dict, cwd: str | Path, base_url: str
     watched = psutil.Process(proc.pid)
     peak = 0
     chunks: list[str] = []
-    import threading
-
     stdout = proc.stdout
     assert stdout is not None  # stdout=PIPE
     reader = threading.Thread(target=lambda: chunks.append(stdout.read()), daemon=True)
