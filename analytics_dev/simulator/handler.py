@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import asdict
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qs, unquote
 
@@ -231,3 +232,24 @@ def _control(sim: ApiSimulator, method: str, path: str, body: bytes) -> Response
     except (TypeError, ValueError) as exc:
         return _error(400, "body", path, str(exc))
     return _error(404, "path", path, "Unknown control endpoint.")
+
+
+class SimServer(ThreadingHTTPServer):
+    """The simulator's HTTP server: its connections are tracked so stop() can close them."""
+
+    daemon_threads = True
+    block_on_close = False  # keep-alive connections would make stop() wait for the client
+    request_queue_size = 128  # benchmarks open many connections at once
+
+    def __init__(self, address: tuple[str, int], sim: ApiSimulator) -> None:
+        self.sim = sim
+        self.connections: set[socket.socket] = set()
+        super().__init__(address, SimHandler)
+
+    def process_request(self, request, client_address) -> None:
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)

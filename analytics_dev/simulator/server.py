@@ -1,7 +1,8 @@
 """``ApiSimulator``: a local, deterministic Captain Data API v3 over real HTTP.
 
 It owns the server thread, the request log, fault rules, a page cache and serving statistics.
-The request handling itself lives in ``handler.py``, response bodies in ``render.py``.
+The request handling lives in ``handler.py``, the rate limit in ``rate_limit.py``, response
+bodies in ``render.py``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
-from typing import NamedTuple
 
 from analytics_dev.simulator.data import SimulatedData
-from analytics_dev.simulator.handler import SimHandler
+from analytics_dev.simulator.handler import SimServer
+from analytics_dev.simulator.rate_limit import RateVerdict, take_token
 from analytics_dev.simulator.records import FaultRule, RequestRecord
 from analytics_dev.simulator.render import (
     ENVELOPES,
@@ -35,42 +35,6 @@ def _fresh_stats() -> dict:
         "max_in_flight": 0,
         "rate_limited": 0,
     }
-
-
-class RateVerdict(NamedTuple):
-    """One request's pass through the plan's rate limit, with the headers to send."""
-
-    allowed: bool
-    limit: float  # requests per second
-    headers: tuple[tuple[str, str], ...]
-
-
-def _ceil(x: float) -> int:
-    return math.ceil(round(x, 6))  # float noise (1.0000000000002) must not add a whole unit
-
-
-def _ms_up(seconds: float) -> str:
-    # Rounded up, so a client that waits exactly this long finds the token there.
-    return f"{_ceil(seconds * 1000) / 1000:.3f}"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # keep-alive connections would make stop() wait for the client
-    request_queue_size = 128  # benchmarks open many connections at once
-
-    def __init__(self, address: tuple[str, int], sim: ApiSimulator) -> None:
-        self.sim = sim
-        self.connections: set[socket.socket] = set()
-        super().__init__(address, SimHandler)
-
-    def process_request(self, request, client_address) -> None:
-        self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        self.connections.discard(request)
-        super().shutdown_request(request)
 
 
 class ApiSimulator:
@@ -111,7 +75,7 @@ class ApiSimulator:
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_bytes = 0
         self._stats = _fresh_stats()
-        self._server: _Server | None = None
+        self._server: SimServer | None = None
         self._thread: threading.Thread | None = None
 
     # Modes may change on a live instance; validate so a typo fails loudly, not as a 500.
@@ -169,7 +133,7 @@ class ApiSimulator:
         if self._server is not None:
             assert self.base_url is not None  # set together with _server
             return self.base_url
-        self._server = _Server((self.host, self.port), self)
+        self._server = SimServer((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.clear_cache()
@@ -267,36 +231,10 @@ class ApiSimulator:
             rate = self._rate_limit
             if rate is None:
                 return None
-            capacity = max(1.0, rate)  # a one-second burst, and at least one request
-            now = self._clock()
-            tokens, stamp = self._buckets.get(key, (capacity, now))
-            tokens = min(capacity, tokens + (now - stamp) * rate)
-            limit = ("X-RateLimit-Limit", f"{rate:g}")
-            if tokens >= 1.0:
-                tokens -= 1.0
-                self._buckets[key] = (tokens, now)
-                return RateVerdict(
-                    True,
-                    rate,
-                    (
-                        limit,
-                        ("X-RateLimit-Remaining", str(math.floor(tokens))),
-                        ("X-RateLimit-Reset", _ms_up((capacity - tokens) / rate)),
-                    ),
-                )
-            self._buckets[key] = (tokens, now)
-            self._stats["rate_limited"] += 1
-            wait = (1.0 - tokens) / rate
-            return RateVerdict(
-                False,
-                rate,
-                (
-                    ("Retry-After", str(max(1, _ceil(wait)))),
-                    limit,
-                    ("X-RateLimit-Remaining", "0"),
-                    ("X-RateLimit-Reset", _ms_up(wait)),
-                ),
-            )
+            verdict, self._buckets[key] = take_token(self._buckets.get(key), rate, self._clock())
+            if not verdict.allowed:
+                self._stats["rate_limited"] += 1
+            return verdict
 
     # ----------------------------------------------------------------- faults
     def add_fault(self, rule: FaultRule) -> None:
