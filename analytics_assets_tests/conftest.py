@@ -10,7 +10,7 @@ import pytest
 from dagster import DagsterInstance, Definitions, instance_for_test
 from dagster_dlt import DagsterDltResource
 
-from analytics_assets.api.records import is_successful
+from analytics_assets.api.jobs import is_successful
 from analytics_assets.definitions import defs as product_defs
 from analytics_assets.defs.partitions import range_tags
 from analytics_assets.defs.resources import AnalyticsApiResource

@@ -4,8 +4,8 @@ import logging
 
 from dagster import AssetKey, DagsterEventType
 
+from analytics_assets.api.jobs import is_successful
 from analytics_assets.api.progress import Progress
-from analytics_assets.api.records import is_successful
 from analytics_assets_tests.conftest import (
     assert_full_load,
     fetch,

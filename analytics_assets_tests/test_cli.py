@@ -15,7 +15,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from analytics_assets.defs.sensors import workflow_refresh_sensor
+from analytics_assets.definitions import defs as shipped
 from analytics_assets_tests.conftest import API_KEY, ROOT, assert_full_load, count, fetch
 from analytics_dev.simulator import SimulatedData
 
@@ -108,7 +108,7 @@ def test_backfill_of_nine_partitions_with_a_sensor_tick_in_between(
             time.sleep(0.2)
         busy_before = _in_flight(instance)
         context = build_sensor_context(instance=instance, resources={"analytics_api": api_resource})
-        tick = workflow_refresh_sensor(context)
+        tick = shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
         assert isinstance(tick, SensorResult)
         busy_after = _in_flight(instance)
     assert busy_before, "no run was in flight when the sensor ticked"

@@ -6,8 +6,8 @@ import sys
 
 from dagster import AssetKey, AssetsDefinition, DefaultSensorStatus, DynamicPartitionsDefinition
 
-from analytics_assets import constants
 from analytics_assets.definitions import defs
+from analytics_assets.settings import ApiSettings, ScheduleSettings, declared_fields
 
 PARTITIONED = {"jobs", "successful_jobs", "job_results"}
 
@@ -69,25 +69,27 @@ def test_multi_asset_names_are_pinned():
 
 
 def test_environment_variable_names_are_pinned():
-    names = {k: v for k, v in vars(constants).items() if k.startswith("ENV_")}
-    assert names == {
-        "ENV_BASE_URL": "ANALYTICS_API_BASE_URL",
-        "ENV_API_KEY": "ANALYTICS_API_KEY",
-        "ENV_PROJECT_ID": "ANALYTICS_PROJECT_ID",
-        "ENV_DUCKDB_PATH": "ANALYTICS_DUCKDB_PATH",
-        "ENV_PIPELINES_DIR": "ANALYTICS_DLT_PIPELINES_DIR",
-        "ENV_MAX_RETRIES": "ANALYTICS_API_MAX_RETRIES",
-        "ENV_BACKOFF_FACTOR": "ANALYTICS_API_BACKOFF_FACTOR",
-        "ENV_MAX_RETRY_DELAY": "ANALYTICS_API_MAX_RETRY_DELAY",
-        "ENV_REQUEST_TIMEOUT": "ANALYTICS_API_REQUEST_TIMEOUT",
-        "ENV_SENSOR_INTERVAL": "ANALYTICS_SENSOR_INTERVAL_SECONDS",
-        "ENV_DESTINATION": "ANALYTICS_DESTINATION",
-        "ENV_FETCH_CONCURRENCY": "ANALYTICS_API_FETCH_CONCURRENCY",
-        "ENV_RATE_LIMIT": "ANALYTICS_API_RATE_LIMIT",
-        "ENV_RATE_LIMIT_STORE": "ANALYTICS_API_RATE_LIMIT_STORE",
-        "ENV_RATE_LIMIT_TIMEOUT": "ANALYTICS_API_RATE_LIMIT_TIMEOUT",
-        "ENV_SENSOR_TICK_BUDGET": "ANALYTICS_SENSOR_TICK_BUDGET_SECONDS",
-        "ENV_SENSOR_MAX_PARTITIONS_PER_RUN": "ANALYTICS_SENSOR_MAX_PARTITIONS_PER_RUN",
+    declared = {
+        f.name: d.env for cls in (ApiSettings, ScheduleSettings) for f, d in declared_fields(cls)
+    }
+    assert declared == {
+        "base_url": "ANALYTICS_API_BASE_URL",
+        "api_key": "ANALYTICS_API_KEY",
+        "project_id": "ANALYTICS_PROJECT_ID",
+        "duckdb_path": "ANALYTICS_DUCKDB_PATH",
+        "pipelines_dir": "ANALYTICS_DLT_PIPELINES_DIR",
+        "max_retries": "ANALYTICS_API_MAX_RETRIES",
+        "backoff_factor": "ANALYTICS_API_BACKOFF_FACTOR",
+        "max_retry_delay": "ANALYTICS_API_MAX_RETRY_DELAY",
+        "request_timeout": "ANALYTICS_API_REQUEST_TIMEOUT",
+        "sensor_interval_seconds": "ANALYTICS_SENSOR_INTERVAL_SECONDS",
+        "destination": "ANALYTICS_DESTINATION",
+        "fetch_concurrency": "ANALYTICS_API_FETCH_CONCURRENCY",
+        "rate_limit": "ANALYTICS_API_RATE_LIMIT",
+        "rate_limit_store": "ANALYTICS_API_RATE_LIMIT_STORE",
+        "rate_limit_timeout": "ANALYTICS_API_RATE_LIMIT_TIMEOUT",
+        "sensor_tick_budget_seconds": "ANALYTICS_SENSOR_TICK_BUDGET_SECONDS",
+        "sensor_max_partitions_per_run": "ANALYTICS_SENSOR_MAX_PARTITIONS_PER_RUN",
     }
 
 

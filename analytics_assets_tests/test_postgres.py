@@ -13,7 +13,7 @@ import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions
 from dagster_dlt import DagsterDltResource
 
-from analytics_assets.api.records import is_successful
+from analytics_assets.api.jobs import is_successful
 from analytics_assets.definitions import defs as product_defs
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets_tests.conftest import API_KEY, load_everything, run_partition, run_workspace

@@ -9,8 +9,8 @@ import threading
 import pytest
 from dagster import Failure, SensorResult, build_sensor_context
 
+from analytics_assets.definitions import defs as shipped
 from analytics_assets.defs.resources import AnalyticsApiResource
-from analytics_assets.defs.sensors import workflow_refresh_sensor
 from analytics_assets_tests.conftest import (
     API_KEY,
     assert_full_load,
@@ -109,7 +109,7 @@ def test_a_cli_run_and_a_sensor_tick_in_another_process_share_one_budget(
 
     def tick() -> None:
         context = build_sensor_context(instance=instance, resources={"analytics_api": resource})
-        result = workflow_refresh_sensor(context)
+        result = shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
         assert isinstance(result, SensorResult)
         ticks.append(result)
 

@@ -3,19 +3,16 @@
 import pytest
 
 from analytics_assets.api.client import AnalyticsApiError
-from analytics_assets.api.records import (
+from analytics_assets.api.envelopes import unwrap_list, unwrap_workspace
+from analytics_assets.api.jobs import (
     ROW_ID,
-    ResultRowIdentity,
-    StagedRows,
     StoredJobs,
     coerce_count,
     is_successful,
     normalize_job,
-    result_record,
-    unwrap_list,
-    unwrap_workspace,
     with_version,
 )
+from analytics_assets.api.results import ResultRowIdentity, StagedRows, result_record
 
 
 def test_lists_arrive_bare_or_in_a_data_envelope():

@@ -35,6 +35,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from dagster import (
+    AssetCheckKey,
+    AssetKey,
     AssetSelection,
     DagsterEventType,
     DagsterInstance,
@@ -50,11 +52,9 @@ from dagster_dlt import DagsterDltResource
 from analytics_assets import constants as c
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.redact import MASK, redacted
-from analytics_assets.defs.assets import workflow_jobs_assets, workspace_assets
-from analytics_assets.defs.checks import successful_jobs_filter
+from analytics_assets.definitions import defs as shipped
 from analytics_assets.defs.resources import AnalyticsApiResource
-from analytics_assets.defs.sensors import workflow_refresh_sensor
-from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
+from analytics_assets.settings import AnalyticsConfigError, ApiSettings, env_name, resolve_settings
 from analytics_assets_tests.conftest import ROOT
 from analytics_dev.postgres import (
     PASSWORD,
@@ -66,6 +66,8 @@ from analytics_dev.postgres import (
 from analytics_dev.simulator import ApiSimulator, FaultRule, SimulatedData
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
+FILTER_CHECK = AssetCheckKey(AssetKey("successful_jobs"), "successful_jobs_filter")
+WORKSPACE_ASSETS = shipped.get_assets_def("workspace")
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 CLI_TIMEOUT_SECONDS = 120
@@ -298,7 +300,9 @@ def run_workspace_assets(
     `materialize` sees it: that exception is searched, and the failure events."""
     resources = {"dlt": DagsterDltResource(), "analytics_api": api}
     try:
-        result = materialize([workspace_assets], instance=instance, resources=resources)
+        result = materialize(
+            [shipped.get_assets_def("workspace")], instance=instance, resources=resources
+        )
     except Exception as exc:
         seen.exception(exc)
         failure = failure_texts(instance)
@@ -380,7 +384,7 @@ def test_malformed_key_is_refused_naming_the_setting_never_the_value(case, sourc
         if source == "resource":
             return AnalyticsApiResource(base_url=base_url, api_key=secret.value).settings()
         if source == "environment":
-            monkeypatch.setenv(c.ENV_API_KEY, secret.value)
+            monkeypatch.setenv(env_name("api_key"), secret.value)
         else:  # dlt's own way: `api_key` in secrets.toml, or its environment variable
             monkeypatch.setenv("API_KEY", secret.value)
         return resolve_settings(base_url=base_url)
@@ -392,7 +396,7 @@ def test_malformed_key_is_refused_naming_the_setting_never_the_value(case, sourc
     with pytest.raises(AnalyticsConfigError) as raised:
         resolve()
     text = str(raised.value)
-    assert c.ENV_API_KEY in text and "not shown" in text
+    assert env_name("api_key") in text and "not shown" in text
     seen = Haystack(secret.marks)
     seen.exception(raised.value)
     seen.assert_clean()
@@ -401,7 +405,7 @@ def test_malformed_key_is_refused_naming_the_setting_never_the_value(case, sourc
 @pytest.mark.parametrize("case", sorted(MALFORMED_KEYS_IN_PROCESS))
 def test_malformed_key_is_refused_by_the_settings_object_itself(case):
     secret = build(MALFORMED_KEYS_IN_PROCESS[case])
-    with pytest.raises(AnalyticsConfigError, match=c.ENV_API_KEY) as raised:
+    with pytest.raises(AnalyticsConfigError, match=env_name("api_key")) as raised:
         ApiSettings(base_url="https://api.captaindata.co", api_key=secret.value)
     seen = Haystack(secret.marks)
     seen.exception(raised.value)
@@ -418,7 +422,7 @@ def test_surrounding_whitespace_is_stripped_from_the_key(case, source, monkeypat
     elif source == "resource":
         settings = AnalyticsApiResource(base_url=base_url, api_key=value).settings()
     else:
-        monkeypatch.setenv(c.ENV_API_KEY, value)
+        monkeypatch.setenv(env_name("api_key"), value)
         settings = resolve_settings(base_url=base_url)
     assert settings.api_key == KEY
     assert KEY_MARK not in repr(settings)
@@ -434,7 +438,7 @@ def test_in_process_run_with_a_malformed_key_fails_naming_the_setting(
         instance, resource(simulator, warehouse_dir, api_key=secret.value), seen
     )
     assert run.raised is not None and not run.success
-    assert c.ENV_API_KEY in run.failure
+    assert env_name("api_key") in run.failure
     assert simulator.request_count() == 0  # refused before any request
     search_everything(seen, tmp_path, instance, logs, capfd)
 
@@ -450,13 +454,13 @@ def test_in_process_partition_run_with_a_malformed_key_fails_naming_the_setting(
     api = resource(simulator, warehouse_dir, api_key=secret.value)
     with pytest.raises(Exception) as raised:
         materialize(
-            [workflow_jobs_assets],
+            [shipped.get_assets_def("jobs")],
             instance=instance,
             resources={"dlt": DagsterDltResource(), "analytics_api": api},
             partition_key=uid,
         )
     seen.exception(raised.value)
-    assert c.ENV_API_KEY in failure_texts(instance)
+    assert env_name("api_key") in failure_texts(instance)
     assert simulator.request_count() == 0
     search_everything(seen, tmp_path, instance, logs, capfd)
 
@@ -468,7 +472,9 @@ def test_in_process_run_strips_whitespace_around_the_key_and_succeeds(
     seen = Haystack([])
     api = resource(simulator, warehouse_dir, api_key=STRIPPED_KEYS[case].format(key=KEY))
     resources = {"dlt": DagsterDltResource(), "analytics_api": api}
-    assert materialize([workspace_assets], instance=instance, resources=resources).success
+    assert materialize(
+        [shipped.get_assets_def("workspace")], instance=instance, resources=resources
+    ).success
     assert simulator.request_count("/v3/workspace") == 1
     assert {r.status for r in simulator.requests} == {200}
     search_everything(seen, tmp_path, instance, logs, capfd)
@@ -487,7 +493,7 @@ def test_cli_run_with_a_malformed_key_fails_naming_the_setting(
     )
     run = cli_materialize(env, tmp_path / "workdir")
     assert run.returncode != 0
-    assert f"AnalyticsConfigError: {c.ENV_API_KEY} contains" in run.output, run.output[-3000:]
+    assert f"AnalyticsConfigError: {env_name('api_key')} contains" in run.output, run.output[-3000:]
     assert simulator.request_count() == 0
     search_cli_run(Haystack(secret.marks), run, home, tmp_path)
 
@@ -517,7 +523,7 @@ def test_in_process_run_with_a_wrong_key_fails_with_401_naming_the_setting(
     )
     assert run.raised is not None and not run.success
     failure = run.failure
-    assert "HTTP 401" in failure and c.ENV_API_KEY in failure
+    assert "HTTP 401" in failure and env_name("api_key") in failure
     search_everything(seen, tmp_path, instance, logs, capfd)
 
 
@@ -533,7 +539,7 @@ def test_cli_run_with_a_wrong_key_fails_with_401_naming_the_setting(
     )
     run = cli_materialize(env, tmp_path / "workdir")
     assert run.returncode != 0
-    assert "HTTP 401" in run.output and c.ENV_API_KEY in run.output, run.output[-3000:]
+    assert "HTTP 401" in run.output and env_name("api_key") in run.output, run.output[-3000:]
     search_cli_run(Haystack(secret.marks), run, home, tmp_path)
 
 
@@ -545,9 +551,9 @@ def test_sensor_tick_with_a_wrong_key_fails_naming_the_setting(
     api = resource(simulator, warehouse_dir, api_key=secret.value)
     context = build_sensor_context(instance=instance, resources={"analytics_api": api})
     with pytest.raises(Exception) as raised:
-        workflow_refresh_sensor(context)
+        shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
     seen.exception(raised.value)
-    assert "HTTP 401" in str(raised.value) and c.ENV_API_KEY in str(raised.value)
+    assert "HTTP 401" in str(raised.value) and env_name("api_key") in str(raised.value)
     search_everything(seen, tmp_path, instance, logs, capfd)
 
 
@@ -559,8 +565,8 @@ def test_sensor_tick_with_a_malformed_key_fails_naming_the_setting(
     seen = Haystack(secret.marks)
     api = resource(simulator, warehouse_dir, api_key=secret.value)
     context = build_sensor_context(instance=instance, resources={"analytics_api": api})
-    with pytest.raises(AnalyticsConfigError, match=c.ENV_API_KEY) as raised:
-        workflow_refresh_sensor(context)
+    with pytest.raises(AnalyticsConfigError, match=env_name("api_key")) as raised:
+        shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
     seen.exception(raised.value)
     assert simulator.request_count() == 0
     search_everything(seen, tmp_path, instance, logs, capfd)
@@ -658,11 +664,11 @@ def test_asset_check_alone_with_bad_destination_credentials_fails_without_them(
     )
     check_only = define_asset_job(
         "check_only",
-        selection=AssetSelection.checks(successful_jobs_filter),
+        selection=AssetSelection.checks(shipped.get_asset_checks_def(FILTER_CHECK)),
     )
     defs = Definitions(
-        assets=[workflow_jobs_assets],
-        asset_checks=[successful_jobs_filter],
+        assets=[shipped.get_assets_def("jobs")],
+        asset_checks=[shipped.get_asset_checks_def(FILTER_CHECK)],
         jobs=[check_only],
         resources={"dlt": DagsterDltResource(), "analytics_api": api},
     )
@@ -706,7 +712,7 @@ def test_client_with_a_bad_store_url_fails_naming_the_setting(
     seen.folder(tmp_path)
     seen.assert_clean()
     assert raised is not None, "a store URL that cannot be opened was accepted"
-    assert c.ENV_RATE_LIMIT_STORE in str(raised)
+    assert env_name("rate_limit_store") in str(raised)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_STORES))
@@ -719,7 +725,7 @@ def test_in_process_run_with_a_bad_store_url_fails_naming_the_setting(
     run = run_workspace_assets(instance, api, seen)
     search_everything(seen, tmp_path, instance, logs, capfd)
     assert not run.success, "a store URL that cannot be opened was accepted"
-    assert c.ENV_RATE_LIMIT_STORE in run.failure
+    assert env_name("rate_limit_store") in run.failure
     assert simulator.request_count() == 0
 
 
@@ -737,7 +743,7 @@ def test_cli_run_with_a_bad_store_url_fails_naming_the_setting(
     )
     run = cli_materialize(env, tmp_path / "workdir")
     assert run.returncode != 0
-    assert f"AnalyticsConfigError: {c.ENV_RATE_LIMIT_STORE}" in run.output, run.output[-3000:]
+    assert f"AnalyticsConfigError: {env_name('rate_limit_store')}" in run.output, run.output[-3000:]
     search_cli_run(Haystack(secret.marks), run, home, tmp_path)
 
 
@@ -748,8 +754,8 @@ def test_sensor_tick_with_a_bad_store_url_fails_naming_the_setting(
     seen = Haystack(secret.marks)
     api = resource(simulator, warehouse_dir, rate_limit_store=secret.value)
     context = build_sensor_context(instance=instance, resources={"analytics_api": api})
-    with pytest.raises(AnalyticsConfigError, match=c.ENV_RATE_LIMIT_STORE) as raised:
-        workflow_refresh_sensor(context)
+    with pytest.raises(AnalyticsConfigError, match=env_name("rate_limit_store")) as raised:
+        shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
     seen.exception(raised.value)
     search_everything(seen, tmp_path, instance, logs, capfd)
 
@@ -807,7 +813,7 @@ def test_sensor_tick_masks_the_key_the_api_echoes(
     context = build_sensor_context(instance=instance, resources={"analytics_api": api})
     seen = Haystack([])
     with pytest.raises(Exception) as raised:
-        workflow_refresh_sensor(context)
+        shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
     seen.exception(raised.value)
     assert "HTTP 400" in str(raised.value) and MASK in str(raised.value)
     search_everything(seen, tmp_path, instance, logs, capfd)
@@ -870,9 +876,9 @@ def test_redaction_masks_every_way_a_secret_is_shown(shape):
 
 def test_redaction_keeps_what_is_not_secret():
     url = "postgresql://loader:s3cr3t-p%40ss@db.example.com:5432/analytics"
-    text = f"{c.ENV_DESTINATION}=postgres: cannot reach db.example.com:5432 as loader ({url})"
+    text = f"{env_name('destination')}=postgres: cannot reach db.example.com:5432 as loader ({url})"
     assert redacted(text, [url]) == (
-        f"{c.ENV_DESTINATION}=postgres: cannot reach db.example.com:5432 as loader ({MASK})"
+        f"{env_name('destination')}=postgres: cannot reach db.example.com:5432 as loader ({MASK})"
     )
     assert (
         redacted("password s3cr3t-p@ss and s3cr3t-p%40ss", [url]) == f"password {MASK} and {MASK}"

@@ -6,10 +6,11 @@ import time
 from dagster import DagsterRunStatus, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
+from analytics_assets.definitions import defs as shipped
+from analytics_assets.defs.factory import build_definitions
 from analytics_assets.defs.partitions import partitions_of_run
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.sensor_state import Entry, SensorState, load_ranges
-from analytics_assets.defs.sensors import build_workflow_refresh_sensor, workflow_refresh_sensor
 from analytics_assets_tests.conftest import run_partition, run_partition_range, run_workspace
 
 PARTITION_START = "dagster/asset_partition_range_start"
@@ -19,7 +20,7 @@ def _tick(instance, api_resource, cursor=None) -> SensorResult:
     context = build_sensor_context(
         instance=instance, cursor=cursor, resources={"analytics_api": api_resource}
     )
-    result = workflow_refresh_sensor(context)
+    result = shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
     assert isinstance(result, SensorResult)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -267,7 +268,9 @@ def test_with_runs_in_flight_a_tick_leaves_them_three_quarters_of_the_plan(
     # 12 req/s x a 1 s interval x 25% = 3 requests, the workflow list being one of them.
     # (A new resource: Dagster rebuilds a resource from its config, which model_copy misses.)
     paced = AnalyticsApiResource(**{**api_resource.model_dump(), "rate_limit": 12.0})
-    sensor = build_workflow_refresh_sensor(minimum_interval_seconds=1)
+    sensor = build_definitions(sensor_interval_seconds=1).resolve_sensor_def(
+        "workflow_refresh_sensor"
+    )
     simulator.reset_requests()
     context = build_sensor_context(
         instance=instance, cursor=first.cursor, resources={"analytics_api": paced}

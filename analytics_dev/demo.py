@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from analytics_assets import constants as c
-from analytics_assets.settings import resolve_settings
+from analytics_assets.settings import env_name, resolve_settings
 
 DEMO_KEY = "demo-key-not-secret"
 # The run log stays in the Dagster instance (see `make dev`); the terminal gets the summary.
@@ -47,12 +47,12 @@ def _start_simulator(workflows: int) -> tuple[subprocess.Popen, str]:
 
 
 def _configure(workflows: int) -> subprocess.Popen | None:
-    if os.environ.get(c.ENV_BASE_URL):
-        print(f"using the API at {os.environ[c.ENV_BASE_URL]}")
+    if os.environ.get(env_name("base_url")):
+        print(f"using the API at {os.environ[env_name('base_url')]}")
         return None
     proc, url = _start_simulator(workflows)
-    os.environ[c.ENV_BASE_URL] = url
-    os.environ[c.ENV_API_KEY] = DEMO_KEY
+    os.environ[env_name("base_url")] = url
+    os.environ[env_name("api_key")] = DEMO_KEY
     print(f"simulator serving the API at {url}")
     return proc
 

@@ -2,7 +2,9 @@
 
 from analytics_assets import constants as c
 from analytics_assets.settings import ApiSettings
-from analytics_assets.warehouse.pipelines import make_pipeline, reading, writer_lock
+from analytics_assets.warehouse.lock import writer_lock
+from analytics_assets.warehouse.pipelines import make_pipeline
+from analytics_assets.warehouse.reader import reading
 
 TABLES = (c.WORKSPACE, c.WORKFLOWS, c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS)
 

@@ -16,9 +16,8 @@ from typing import Any, Protocol
 
 from pyrate_limiter import AbstractBucket, InMemoryBucket, PostgresBucket, Rate, SQLiteBucket
 
-from analytics_assets import constants as c
 from analytics_assets.api.redact import redacted
-from analytics_assets.settings import AnalyticsConfigError, ApiSettings
+from analytics_assets.settings import AnalyticsConfigError, ApiSettings, env_name
 
 STATE_TABLE = "analytics_rate_budget"
 
@@ -63,7 +62,8 @@ def postgres_url(store: str) -> str | None:
     if scheme.lower().split("+")[0] in ("postgresql", "postgres"):
         return f"postgresql://{rest}"
     raise AnalyticsConfigError(
-        f"{c.ENV_RATE_LIMIT_STORE} is a URL of a kind not supported (the value is not shown): "
+        f"{env_name('rate_limit_store')} is a URL of a kind not supported "
+        "(the value is not shown): "
         "use a postgresql:// URL, or a file path for a SQLite file"
     )
 
@@ -212,7 +212,7 @@ def _check_reachable(url: str) -> None:
         psycopg.connect(url, connect_timeout=10).close()
     except Exception as exc:  # psycopg raises several kinds, all quoting the server's words
         raise AnalyticsConfigError(
-            f"{c.ENV_RATE_LIMIT_STORE} could not be opened as a Postgres database "
+            f"{env_name('rate_limit_store')} could not be opened as a Postgres database "
             f"({type(exc).__name__}: {redacted(str(exc), [url])}; the URL is not shown)"
         ) from None
 

@@ -22,13 +22,16 @@ from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from analytics_assets import constants as c
 from analytics_assets.api.budget import Clock, RateBudget, SystemClock, retry_after_seconds
 from analytics_assets.api.budget_stores import open_store
+from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.redact import redacted
-from analytics_assets.settings import ApiSettings
+from analytics_assets.settings import ApiSettings, env_name
 
 logger = logging.getLogger(__name__)
+
+# The spec's retry rules: these statuses are retried (a 429 is waited out, not counted).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 BODY_CHUNK_BYTES = 1 << 20
 _RETRYABLE_EXCEPTIONS = (
@@ -36,15 +39,6 @@ _RETRYABLE_EXCEPTIONS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
-
-
-class AnalyticsApiError(RuntimeError):
-    """The API answered in a way we cannot load from; the message names the endpoint."""
-
-    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.endpoint = endpoint
 
 
 @dataclass
@@ -101,12 +95,12 @@ class RequestStats:
 def _hint(status: int) -> str:
     if status in (401, 403):
         return (
-            f"the API rejected the credentials: check {c.ENV_API_KEY} (or api_key in "
-            f".dlt/secrets.toml) and, for the real API, {c.ENV_PROJECT_ID}"
+            f"the API rejected the credentials: check {env_name('api_key')} (or api_key in "
+            f".dlt/secrets.toml) and, for the real API, {env_name('project_id')}"
         )
     if status == 404:
         return "the workflow or job does not exist (deleted upstream?)"
-    if status in c.RETRY_STATUSES:
+    if status in RETRY_STATUSES:
         return "the API kept failing after all retries; try again later"
     return "the request was refused"
 
@@ -186,7 +180,7 @@ class AnalyticsApiClient:
             return "none (unthrottled until the API answers 429)"
         if state.rate is not None and rate == state.rate and rate != self.settings.rate_limit:
             return f"{rate:g} requests/s, learned from {state.source}"
-        return f"{rate:g} requests/s, configured ({c.ENV_RATE_LIMIT})"
+        return f"{rate:g} requests/s, configured ({env_name('rate_limit')})"
 
     def url_for(self, path_or_url: str) -> str:
         """Absolute URL for an API path; refuses URLs on another host (the key would leak)."""
@@ -221,7 +215,7 @@ class AnalyticsApiClient:
                 continue
             if response is not None:
                 self.budget.succeeded()
-                if status not in c.RETRY_STATUSES:
+                if status not in RETRY_STATUSES:
                     return self._parse(response, body, endpoint)
             what = failure or f"HTTP {status}"
             if failures == self.settings.max_retries:
@@ -255,9 +249,9 @@ class AnalyticsApiClient:
         if now - since >= timeout:
             raise AnalyticsApiError(
                 f"GET {endpoint} was answered HTTP 429 (rate limited) for {now - since:.0f} s, "
-                f"past {c.ENV_RATE_LIMIT_TIMEOUT}={timeout:g}; the limit in force: "
+                f"past {env_name('rate_limit_timeout')}={timeout:g}; the limit in force: "
                 f"{self.describe_limit()}. Other consumers of this API key may be using the "
-                f"plan: lower {c.ENV_RATE_LIMIT}, or raise {c.ENV_RATE_LIMIT_TIMEOUT}",
+                f"plan: lower {env_name('rate_limit')}, or raise {env_name('rate_limit_timeout')}",
                 status=429,
                 endpoint=endpoint,
             )
@@ -273,7 +267,7 @@ class AnalyticsApiClient:
             self.log.warning(
                 f"GET {endpoint}: HTTP 429, the plan's rate limit: {pacing}; every consumer of "
                 f"the key holds off {learned.retry_in:.1f} s. 429s are waited out, up to "
-                f"{c.ENV_RATE_LIMIT_TIMEOUT}={timeout:g} s for one request"
+                f"{env_name('rate_limit_timeout')}={timeout:g} s for one request"
             )
         return since
 
@@ -293,7 +287,7 @@ class AnalyticsApiClient:
                 # Bad configuration, not a blip: fail in seconds rather than after retries.
                 raise AnalyticsApiError(
                     f"cannot reach the API at {self.settings.base_url} (GET {endpoint}): "
-                    f"check {c.ENV_BASE_URL}",
+                    f"check {env_name('base_url')}",
                     endpoint=endpoint,
                 ) from None
             return None, b"", f"{type(exc).__name__}"

@@ -1,17 +1,25 @@
 """Asset jobs: what the UI, the sensor and the demo launch."""
 
+from typing import Any
+
 from dagster import AssetSelection, define_asset_job
 
 from analytics_assets import constants as c
+from analytics_assets.defs.names import Names
 
-workspace_job = define_asset_job(
-    "workspace_job",
-    selection=AssetSelection.assets(c.WORKSPACE, c.WORKFLOWS),
-    description="Refresh the workspace and the workflow list (registers new partitions).",
-)
 
-workflow_partition_job = define_asset_job(
-    "workflow_partition_job",
-    selection=AssetSelection.assets(c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS),
-    description="Load one workflow's jobs, successful jobs (checked) and their results.",
-)
+def build_jobs(names: Names) -> tuple[Any, Any]:
+    """`workspace_job` and `workflow_partition_job` (each `P_`-prefixed in an instance P)."""
+    workspace = define_asset_job(
+        names.workspace_job,
+        selection=AssetSelection.assets(names.key(c.WORKSPACE), names.key(c.WORKFLOWS)),
+        description="Refresh the workspace and the workflow list (registers new partitions).",
+    )
+    partition = define_asset_job(
+        names.partition_job,
+        selection=AssetSelection.assets(
+            *(names.key(t) for t in (c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS))
+        ),
+        description="Load one workflow's jobs, successful jobs (checked) and their results.",
+    )
+    return workspace, partition

@@ -14,7 +14,9 @@ import json
 import zlib
 from dataclasses import dataclass, field
 
-CURSOR_PREFIX = "v2:"
+CURSOR_PREFIX = "v3:"
+# v2 fingerprinted four fields of each job, v3 each job's version: a v2 fingerprint is a baseline.
+V2_PREFIX = "v2:"
 # A workflow that changed in the last ticks is checked on every tick, like an active one.
 RECENT_TICKS = 3
 ACTIVE_STATUSES = frozenset({"running", "pending"})
@@ -59,15 +61,16 @@ class SensorState:
     def decode(cls, cursor: str | None) -> SensorState:
         if not cursor:
             return cls()
-        if not cursor.startswith(CURSOR_PREFIX):
+        if not cursor.startswith((CURSOR_PREFIX, V2_PREFIX)):
             # The first release's plain JSON: its workflows were loaded by its runs, whose
             # materializations record no fingerprint, so each one's next check is a baseline.
             old = json.loads(cursor)
             entries = {uid: Entry(BASELINE) for uid in old.get("jobs", {})}
             return cls(0, old.get("workflows"), entries)
         body = json.loads(zlib.decompress(base64.b64decode(cursor[len(CURSOR_PREFIX) :])))
+        older = cursor.startswith(V2_PREFIX)
         entries = {
-            uid: Entry(fp, bool(active), checked, changed)
+            uid: Entry(BASELINE if older and fp != UNKNOWN else fp, bool(active), checked, changed)
             for uid, (fp, active, checked, changed) in body["wf"].items()
         }
         return cls(body["tick"], body.get("workflows"), entries)

@@ -9,12 +9,10 @@ contiguous partitions. See `sensor_state.py` for the bookkeeping.
 import hashlib
 import json
 import math
-import os
 import time
 from typing import Any
 
 from dagster import (
-    AssetKey,
     AssetRecordsFilter,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -29,11 +27,10 @@ from dagster import (
 from analytics_assets import constants as c
 from analytics_assets.api.budget import BudgetDeadline
 from analytics_assets.api.client import AnalyticsApiClient
-from analytics_assets.api.records import FINGERPRINT_METADATA, jobs_fingerprint
-from analytics_assets.api.source import fetch_jobs, fetch_workflows
-from analytics_assets.defs.jobs import workflow_partition_job, workspace_job
-from analytics_assets.defs.partitions import partitions_of_run, range_tags, workflow_uids
-from analytics_assets.defs.resources import AnalyticsApiResource
+from analytics_assets.api.jobs import jobs_fingerprint
+from analytics_assets.api.reads import fetch_jobs, fetch_workflows
+from analytics_assets.defs.metadata import FINGERPRINT_METADATA
+from analytics_assets.defs.partitions import partitions_of_run, range_tags
 from analytics_assets.defs.sensor_state import (
     ACTIVE_STATUSES,
     BASELINE,
@@ -42,11 +39,8 @@ from analytics_assets.defs.sensor_state import (
     SensorState,
     load_ranges,
 )
+from analytics_assets.defs.wiring import Wiring
 
-DEFAULT_INTERVAL_SECONDS = 300
-# Dagster's daemon abandons an evaluation after 60 s (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS).
-DEFAULT_TICK_BUDGET_SECONDS = 40.0
-DEFAULT_MAX_PARTITIONS_PER_RUN = 100
 # With a known rate, a tick spends at most this share of what the plan allows in its
 # budget; while runs of ours are in flight, at most this other share of what the plan allows
 # between two ticks (a tick every 30 s would otherwise keep 75% of the plan all the time).
@@ -67,34 +61,6 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _positive_env(name: str, default: float, kind: type = float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if not value > 0:
-        raise ValueError(f"{name}={raw!r} must be a positive number")
-    return value
-
-
-def sensor_interval_seconds() -> int:
-    """`ANALYTICS_SENSOR_INTERVAL_SECONDS`, read when definitions load (Dagster needs the
-    interval then); a bad value stops the code location naming the variable."""
-    raw = os.environ.get(c.ENV_SENSOR_INTERVAL, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL_SECONDS
-    try:
-        seconds = int(raw)
-    except ValueError:
-        seconds = 0
-    if seconds <= 0:
-        raise ValueError(f"{c.ENV_SENSOR_INTERVAL}={raw!r} must be a positive number of seconds")
-    return seconds
-
-
 def _partitions_in_flight(context: SensorEvaluationContext, registered: list[str]) -> set[str]:
     # Any job counts, not only ours: a CLI `dagster asset materialize` or a UI launch runs as
     # the implicit asset job, and it writes the same partition. A single-run backfill names
@@ -103,14 +69,16 @@ def _partitions_in_flight(context: SensorEvaluationContext, registered: list[str
     return {uid for run in runs for uid in partitions_of_run(run.tags, registered)}
 
 
-def _recorded_fingerprints(context: SensorEvaluationContext, uids: list[str]) -> dict[str, str]:
+def _recorded_fingerprints(
+    context: SensorEvaluationContext, wiring: Wiring, uids: list[str]
+) -> dict[str, str]:
     """What the latest `jobs` materialization of each partition recorded (BASELINE if it
     recorded none); partitions never materialized are left out."""
     found: dict[str, str] = {}
 
     def latest(partitions: list[str], limit: int) -> None:
         records = context.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey(c.JOBS), asset_partitions=partitions),
+            AssetRecordsFilter(asset_key=wiring.names.key(c.JOBS), asset_partitions=partitions),
             limit=limit,
         ).records
         for record in records:  # newest first
@@ -171,28 +139,25 @@ class Tick:
         return changed
 
 
-def evaluate(
-    context: SensorEvaluationContext,
-    analytics_api: AnalyticsApiResource,
-    budget: float,
-    max_per_run: int,
-    interval: float,
-) -> SensorResult:
-    """One tick of `workflow_refresh_sensor`, within `budget` seconds."""
-    client = analytics_api.client(context.log)
+def evaluate(context: SensorEvaluationContext, wiring: Wiring, interval: float) -> SensorResult:
+    """One tick of the instance's refresh sensor, within its tick budget."""
+    settings = getattr(context.resources, wiring.names.api_resource).settings()
+    client = wiring.client(settings, context.log)
     try:
-        return _evaluate(context, Tick(context, client, budget), max_per_run, interval)
+        tick = Tick(context, client, settings.sensor_tick_budget_seconds)
+        return _evaluate(context, wiring, tick, settings.sensor_max_partitions_per_run, interval)
     finally:
         client.close()
 
 
 def _evaluate(
-    context: SensorEvaluationContext, tick: Tick, max_per_run: int, interval: float
+    context: SensorEvaluationContext, wiring: Wiring, tick: Tick, max_per_run: int, interval: float
 ) -> SensorResult:
+    names = wiring.names
     state = SensorState.decode(context.cursor)
     state.tick += 1
     uids = list(dict.fromkeys(w["uid"] for w in fetch_workflows(tick.client)))
-    registered = list(context.instance.get_dynamic_partitions(c.PARTITIONS_NAME))
+    registered = list(context.instance.get_dynamic_partitions(names.partitions))
     new = [uid for uid in uids if uid not in set(registered)]
     order = registered + new
     busy = _partitions_in_flight(context, registered)
@@ -201,7 +166,9 @@ def _evaluate(
     requests: list[RunRequest] = []
     list_digest = _digest(sorted(uids))
     if list_digest != state.workflows_digest:
-        requests.append(RunRequest(run_key=f"workflows:{list_digest}", job_name=workspace_job.name))
+        requests.append(
+            RunRequest(run_key=f"workflows:{list_digest}", job_name=names.workspace_job)
+        )
     state.workflows_digest = list_digest
     listed = set(uids)
     state.entries = {u: e for u, e in state.entries.items() if u in listed}
@@ -214,7 +181,7 @@ def _evaluate(
                 due.add(uid)
     pending = [u for u, e in state.entries.items() if e.fingerprint == UNKNOWN]
     settled = [u for u in pending if u not in busy and u not in due][:MAX_RESOLVED_PER_TICK]
-    recorded = _recorded_fingerprints(context, settled)
+    recorded = _recorded_fingerprints(context, wiring, settled)
     for uid in settled:
         if uid in recorded:
             state.entries[uid].fingerprint = recorded[uid]
@@ -242,7 +209,7 @@ def _evaluate(
         requests.append(
             RunRequest(
                 run_key=f"load:{first}:{last}:{key}",
-                job_name=workflow_partition_job.name,
+                job_name=names.partition_job,
                 partition_key=first if first == last else None,
                 tags={} if first == last else range_tags(first, last),
             )
@@ -250,7 +217,7 @@ def _evaluate(
     _log(context, tick, state, uids, due, new, len(requests))
     return SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[workflow_uids.build_add_request(new)] if new else [],
+        dynamic_partitions_requests=[wiring.partitions_def.build_add_request(new)] if new else [],
         cursor=state.encode(),
     )
 
@@ -266,19 +233,26 @@ def _log(context, tick: Tick, state, uids, due, new, runs) -> None:  # noqa: ANN
     )
 
 
-def build_workflow_refresh_sensor(
-    minimum_interval_seconds: int | None = None,
+def build_sensor(
+    wiring: Wiring,
+    jobs: list[Any],
+    interval_seconds: int,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
 ) -> SensorDefinition:
-    """The sensor, with its polling interval (by default `ANALYTICS_SENSOR_INTERVAL_SECONDS`,
-    else 300 s). Its tick budget and batch size are read at each tick."""
+    """The instance's `workflow_refresh_sensor`; its tick budget and batch size are settings
+    of the resource, read at each tick."""
 
-    interval = minimum_interval_seconds or sensor_interval_seconds()
+    # Dagster passes the required resources as keyword arguments too; they are read from the
+    # context by key (the key carries the instance's prefix).
+    def refresh(context: SensorEvaluationContext, **_resources: Any) -> SensorResult:
+        return evaluate(context, wiring, interval_seconds)
 
-    @sensor(
-        name="workflow_refresh_sensor",
-        minimum_interval_seconds=interval,
-        default_status=DefaultSensorStatus.RUNNING,
-        jobs=[workspace_job, workflow_partition_job],
+    return sensor(
+        name=wiring.names.sensor,
+        minimum_interval_seconds=interval_seconds,
+        default_status=default_status,
+        jobs=jobs,
+        required_resource_keys={wiring.names.api_resource},
         description=(
             "Polls the API within a tick budget; adds partitions for new workflows and requests "
             "loads of new workflows and of workflows whose jobs changed, batched into runs of "
@@ -286,17 +260,4 @@ def build_workflow_refresh_sensor(
             "rotation. At most one run in flight per partition; run keys make a repeated tick "
             "a no-op."
         ),
-    )
-    def workflow_refresh_sensor(
-        context: SensorEvaluationContext, analytics_api: AnalyticsApiResource
-    ) -> SensorResult:
-        budget = _positive_env(c.ENV_SENSOR_TICK_BUDGET, DEFAULT_TICK_BUDGET_SECONDS)
-        per_run = int(
-            _positive_env(c.ENV_SENSOR_MAX_PARTITIONS_PER_RUN, DEFAULT_MAX_PARTITIONS_PER_RUN, int)
-        )
-        return evaluate(context, analytics_api, budget, per_run, interval)
-
-    return workflow_refresh_sensor
-
-
-workflow_refresh_sensor = build_workflow_refresh_sensor()
+    )(refresh)

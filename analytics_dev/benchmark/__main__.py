@@ -20,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from analytics_assets.constants import DEFAULT_FETCH_CONCURRENCY
+from analytics_assets.settings import ApiSettings
 from analytics_dev.benchmark.measure import Measurement, measure, sim_control
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def run(
     work: Path,
     skip_plain: bool,
     latency_ms: float = 0.0,
-    fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY,
+    fetch_concurrency: int = ApiSettings.fetch_concurrency,
     repeat: int = 3,
 ) -> dict:
     sim, url = _start_simulator(rows, workflows, rows_per_job, latency_ms)
@@ -256,9 +256,9 @@ def main() -> int:
     parser.add_argument(
         "--fetch-concurrency",
         type=int,
-        default=DEFAULT_FETCH_CONCURRENCY,
+        default=ApiSettings.fetch_concurrency,
         help="ours: ANALYTICS_API_FETCH_CONCURRENCY (default: the product's, "
-        f"{DEFAULT_FETCH_CONCURRENCY}, an upper bound the client lowers to what the round trip "
+        f"{ApiSettings.fetch_concurrency}, an upper bound the client lowers to what the round trip "
         "calls for)",
     )
     parser.add_argument(

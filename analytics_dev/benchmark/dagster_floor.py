@@ -14,17 +14,22 @@ from collections.abc import Iterator
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetSpec,
     BackfillPolicy,
     Definitions,
+    DynamicPartitionsDefinition,
     MaterializeResult,
     in_process_executor,
     multi_asset,
 )
 
-from analytics_assets.defs.partitions import materialization, run_partitions, workflow_uids
+from analytics_assets.defs.metadata import materialization
+from analytics_assets.defs.partitions import run_partitions
 
 FLOOR_ASSETS = ("floor_jobs", "floor_successful_jobs", "floor_job_results")
+# The same partitions (by name) as the product's assets.
+workflow_uids = DynamicPartitionsDefinition(name="workflow_uids")
 
 
 @multi_asset(
@@ -35,7 +40,7 @@ def dagster_floor(context: AssetExecutionContext) -> Iterator[MaterializeResult]
     """Materializes every targeted partition with a row count of 0, and nothing else."""
     partitions = run_partitions(context)
     for key in FLOOR_ASSETS:  # the counts go in as ours do, through partitions.materialization
-        yield materialization(context, key, {}, {}, partitions)
+        yield materialization(context, AssetKey(key), {}, {}, partitions)
 
 
 defs = Definitions(assets=[dagster_floor], executor=in_process_executor)

@@ -24,11 +24,12 @@ from pathlib import Path
 
 from dagster import AssetMaterialization, DagsterInstance, SensorResult, build_sensor_context
 
-from analytics_assets.api.records import FINGERPRINT_METADATA, jobs_fingerprint, normalize_job
+from analytics_assets.api.jobs import jobs_fingerprint, normalize_job
+from analytics_assets.definitions import defs as shipped
+from analytics_assets.defs.metadata import FINGERPRINT_METADATA
 from analytics_assets.defs.partitions import partitions_of_run
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.sensor_state import SensorState
-from analytics_assets.defs.sensors import workflow_refresh_sensor
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 
 KEY = "bench-key-not-secret"
@@ -106,7 +107,7 @@ def run(workflows: int, rate: float, latency_ms: float, work: Path) -> dict:
                     instance=instance, cursor=cursor, resources={"analytics_api": resource}
                 )
                 started = time.perf_counter()
-                result = workflow_refresh_sensor(context)
+                result = shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
                 seconds = time.perf_counter() - started
                 assert isinstance(result, SensorResult)
                 for add in result.dynamic_partitions_requests or []:

@@ -23,7 +23,7 @@ def sensor_tick() -> int:
         context = build_sensor_context(
             instance=instance, resources={"analytics_api": AnalyticsApiResource()}
         )
-        result = shipped.get_sensor_def("workflow_refresh_sensor")(context)
+        result = shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
     done = time.monotonic()
     assert isinstance(result, SensorResult)
     report = {

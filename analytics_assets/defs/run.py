@@ -1,0 +1,183 @@
+"""What one asset step needs, in one object: settings, client, pipeline, progress, partitions.
+
+    with AssetRun(context, wiring) as run:
+        yield from run.load(run.source(JOBS, SUCCESSFUL_JOBS))
+
+Entered, it masks secrets in any failure and closes the client at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any, TypeVar
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from dlt.extract.source import DltSource
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from analytics_assets import constants as c
+from analytics_assets.api.client import AnalyticsApiClient
+from analytics_assets.api.errors import AnalyticsApiError
+from analytics_assets.api.progress import Progress
+from analytics_assets.api.reads import Reader
+from analytics_assets.defs.metadata import (
+    FINGERPRINT_METADATA,
+    materialization,
+    preview,
+    request_metadata,
+    table_metadata,
+)
+from analytics_assets.defs.partitions import run_partitions
+from analytics_assets.defs.secrets import secrets_kept
+from analytics_assets.defs.wiring import Wiring
+from analytics_assets.warehouse.lock import writer_lock
+from analytics_assets.warehouse.pipelines import forget_batch, load_file_format, make_pipeline
+from analytics_assets.warehouse.reader import WarehouseReader, reading
+
+T = TypeVar("T")
+
+
+class AssetRun:
+    """One step of one of the multi-assets."""
+
+    def __init__(self, context: AssetExecutionContext, wiring: Wiring) -> None:
+        self.context = context
+        self.wiring = wiring
+        self.names = wiring.names
+        self.settings = getattr(context.resources, self.names.api_resource).settings()
+        self.partitions = run_partitions(context)
+        self.pipeline = make_pipeline(self.settings, self.partitions, layout=self.names.layout)
+        self.progress: Progress | None = None
+        self._client: AnalyticsApiClient | None = None
+        self._stack = ExitStack()
+        self._started = time.monotonic()
+
+    def __enter__(self) -> AssetRun:
+        self._stack.enter_context(secrets_kept(self.settings))
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        if self._client is not None:
+            self._client.close()
+        return self._stack.__exit__(*exc)
+
+    @property
+    def uids(self) -> list[str]:
+        return self.partitions or []
+
+    @property
+    def scope(self) -> str:
+        uids = self.uids
+        return f"workflow {uids[0]}" if len(uids) == 1 else f"{len(uids)} workflows"
+
+    @property
+    def client(self) -> AnalyticsApiClient:
+        if self._client is None:
+            self._client = self.wiring.client(self.settings, self.context.log)
+        return self._client
+
+    def reader(self, *, workflows_total: int = 0, jobs_total: int = 0) -> Reader:
+        """How this step's source reads the API, with a progress log of these totals."""
+        self.progress = Progress(self.context.log, workflows_total, jobs_total)
+        return Reader(client=self.client, progress=self.progress)
+
+    def query(self, ask: Callable[[WarehouseReader], T]) -> T:
+        """Read the warehouse (under the writer lock: DuckDB takes one process at a time)."""
+        with writer_lock(self.settings), reading(self.pipeline) as warehouse:
+            return ask(warehouse)
+
+    def load(self, source: DltSource) -> Iterator[MaterializeResult]:
+        """Load `source` through dagster-dlt; one enriched result per selected asset."""
+        dlt = getattr(self.context.resources, self.names.dlt_resource)
+        with writer_lock(self.settings):
+            try:
+                results = list(
+                    dlt.run(
+                        context=self.context,
+                        dlt_source=source,
+                        dlt_pipeline=self.pipeline,
+                        dagster_dlt_translator=self.wiring.translator,
+                        loader_file_format=load_file_format(self.pipeline),
+                    )
+                )
+            except PipelineStepFailed as exc:
+                raise _failure(exc) from None
+            tables = [r.asset_key.path[-1] for r in results if r.asset_key]
+            counts, previews = self._counts_and_previews(tables)
+        if self.progress:
+            self.progress.finish()
+        requests = request_metadata(self.client)
+        for result, table in zip(results, tables, strict=True):
+            metadata = {
+                **(result.metadata or {}),
+                **table_metadata(self.pipeline, table, result.metadata or {}),
+                **requests,
+                "duration_seconds": MetadataValue.float(round(time.monotonic() - self._started, 3)),
+            }
+            if self.progress and table == c.JOB_RESULTS:
+                metadata["result_pages"] = MetadataValue.int(self.progress.pages)
+            if previews.get(table):
+                metadata["preview"] = MetadataValue.md(previews[table])
+            yield self._result(table, metadata, counts[table], self._listed(table))
+
+    def nothing_to_load(self, table: str) -> MaterializeResult:
+        """Materialize without a dlt run (saves its fixed cost) when no request is needed."""
+        with writer_lock(self.settings):
+            counts, _ = self._counts_and_previews([table])
+        metadata = {
+            **table_metadata(self.pipeline, table, {}),
+            **request_metadata(None),
+            "rows_loaded": MetadataValue.int(0),
+        }
+        return self._result(table, metadata, counts[table])
+
+    def register_workflows(self, seen: list[str]) -> None:
+        """Add a partition for each workflow uid not registered yet."""
+        instance = self.context.instance
+        known = set(instance.get_dynamic_partitions(self.names.partitions))
+        new = [uid for uid in dict.fromkeys(seen) if uid not in known]
+        if new:
+            instance.add_dynamic_partitions(self.names.partitions, new)
+            self.context.log.info(f"registered {len(new)} new workflow partition(s)")
+
+    def _counts_and_previews(
+        self, tables: list[str]
+    ) -> tuple[dict[str, dict[str | None, int]], dict[str, str]]:
+        """Per table its rows per partition and a preview; then a run of several partitions
+        leaves no pipeline behind. Called under the writer lock."""
+        with reading(self.pipeline) as warehouse:
+            counts = {t: warehouse.partition_counts(t, self.partitions) for t in tables}
+            previews = {t: preview(warehouse, t) for t in tables}
+        forget_batch(self.pipeline, self.settings, self.names.layout)
+        return counts, previews
+
+    def _result(
+        self,
+        table: str,
+        metadata: dict[str, Any],
+        counts: dict[str | None, int],
+        per_partition: dict[str, dict[str, Any]] | None = None,
+    ) -> MaterializeResult:
+        key = self.names.key(table)
+        return materialization(self.context, key, metadata, counts, self.partitions, per_partition)
+
+    def _listed(self, table: str) -> dict[str, dict[str, Any]]:
+        """Per partition, the fingerprint of the jobs this run listed (on `jobs` only)."""
+        if self.progress is None or table != c.JOBS:
+            return {}
+        return {
+            uid: {FINGERPRINT_METADATA: MetadataValue.text(fp)}
+            for uid, fp in self.progress.fingerprints.items()
+        }
+
+
+def _failure(exc: PipelineStepFailed) -> Exception:
+    """Surface our own API error (endpoint, status, hint) instead of dlt's wrapper text."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AnalyticsApiError):
+            return Failure(description=str(seen), metadata={"endpoint": seen.endpoint or ""})
+        seen = seen.__cause__ or seen.__context__
+    return exc

@@ -1,0 +1,32 @@
+"""What one instance's definitions share: its names, translator, partitions and clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import DynamicPartitionsDefinition
+
+from analytics_assets.api.budget import Clock
+from analytics_assets.api.client import AnalyticsApiClient
+from analytics_assets.defs.names import Names
+from analytics_assets.defs.translator import AnalyticsDltTranslator, Presentation
+from analytics_assets.settings import ApiSettings
+
+
+@dataclass(frozen=True)
+class Wiring:
+    names: Names
+    translator: AnalyticsDltTranslator
+    partitions_def: DynamicPartitionsDefinition
+    clock: Clock | None = None  # tests inject a fake one: waits are asserted, not waited
+
+    @classmethod
+    def build(
+        cls, names: Names, presentation: Presentation | None = None, clock: Clock | None = None
+    ) -> Wiring:
+        translator = AnalyticsDltTranslator(names, presentation or Presentation())
+        return cls(names, translator, DynamicPartitionsDefinition(name=names.partitions), clock)
+
+    def client(self, settings: ApiSettings, log: Any) -> AnalyticsApiClient:
+        return AnalyticsApiClient(settings, log, clock=self.clock)

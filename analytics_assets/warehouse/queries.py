@@ -1,0 +1,70 @@
+"""What runs and the check ask of the warehouse: the jobs it holds, checked and loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analytics_assets import constants as c
+from analytics_assets.api.jobs import ROW_ID, SUCCESSFUL_SQL, JobRef, StoredJobs
+from analytics_assets.warehouse.reader import WarehouseReader, in_clause
+
+
+def results_plan(
+    warehouse: WarehouseReader, workflow_uids: list[str]
+) -> tuple[list[JobRef], set[str]]:
+    """The successful jobs of these workflows (as checked in the warehouse), as
+    (job uid, workflow uid), and the uids of those whose results are loaded.
+
+    A finished job's results never change, and dlt merges a load into `job_results` in one
+    transaction, so a job uid present there means all of its rows are there.
+    """
+    successful = warehouse.table(c.SUCCESSFUL_JOBS)
+    if successful is None:
+        return [], set()
+    where = in_clause(workflow_uids)
+    sql = f"SELECT uid, workflow_uid FROM {successful} WHERE {where} ORDER BY workflow_uid, uid"
+    jobs = [(row[0], row[1]) for row in warehouse.rows(sql, *workflow_uids)]
+    results = warehouse.table(c.JOB_RESULTS)
+    if results is None:
+        return jobs, set()
+    sql = f"SELECT DISTINCT job_uid FROM {results} WHERE {where}"
+    return jobs, {row[0] for row in warehouse.rows(sql, *workflow_uids)}
+
+
+def stored_jobs(warehouse: WarehouseReader, workflow_uids: list[str]) -> StoredJobs:
+    """The versions of these workflows' jobs that `jobs` and `successful_jobs` hold."""
+    tables: dict[str, dict[str, tuple[Any, Any]]] = {}
+    for table in (c.JOBS, c.SUCCESSFUL_JOBS):
+        qualified = warehouse.table(table)
+        if qualified is None:
+            continue
+        sql = (
+            f"SELECT {ROW_ID}, status, total_row_count FROM {qualified} "
+            f"WHERE {in_clause(workflow_uids)}"
+        )
+        tables[table] = {row[0]: (row[1], row[2]) for row in warehouse.rows(sql, *workflow_uids)}
+    return StoredJobs(tables.get(c.JOBS), tables.get(c.SUCCESSFUL_JOBS))
+
+
+def violating_jobs(warehouse: WarehouseReader, partitions: list[str]) -> list[str]:
+    """Rows of `successful_jobs` that fail the filter."""
+    table = warehouse.table(c.SUCCESSFUL_JOBS)
+    if not partitions or table is None:
+        return []
+    sql = (
+        f"SELECT uid FROM {table} WHERE {in_clause(partitions)} AND NOT {SUCCESSFUL_SQL} "
+        "ORDER BY uid"
+    )
+    return [row[0] for row in warehouse.rows(sql, *partitions)]
+
+
+def missing_jobs(warehouse: WarehouseReader, partitions: list[str]) -> list[str]:
+    """Jobs in `jobs` that pass the filter but are not in `successful_jobs`."""
+    jobs = warehouse.table(c.JOBS)
+    if not partitions or jobs is None:
+        return []
+    successful = warehouse.table(c.SUCCESSFUL_JOBS)
+    sql = f"SELECT uid FROM {jobs} WHERE {in_clause(partitions)} AND {SUCCESSFUL_SQL}"
+    if successful is not None:
+        sql += f" AND uid NOT IN (SELECT uid FROM {successful})"
+    return [row[0] for row in warehouse.rows(sql + " ORDER BY uid", *partitions)]
