@@ -9,7 +9,6 @@ contiguous partitions. See `sensor_state.py` for the bookkeeping.
 import hashlib
 import json
 import math
-import time
 from typing import Any
 
 from dagster import (
@@ -102,7 +101,7 @@ class Tick:
         self, context: SensorEvaluationContext, client: AnalyticsApiClient, budget: float
     ) -> None:
         self.context, self.client = context, client
-        self.started = time.monotonic()
+        self.started = client.clock.monotonic()
         self.deadline = self.started + budget
         client.deadline = self.deadline
         rate = client.budget.rate()
@@ -122,7 +121,8 @@ class Tick:
 
     def has_time(self) -> bool:
         per_request = (self.client.latency or 0.0) + 1.0 / (self.client.budget.rate() or math.inf)
-        return time.monotonic() + per_request < self.deadline and self.checked < self.capacity
+        now = self.client.clock.monotonic()
+        return now + per_request < self.deadline and self.checked < self.capacity
 
     def check(self, state: SensorState, uid: str) -> bool:
         """Fetch one workflow's jobs; True if they changed since the last check."""
@@ -223,7 +223,7 @@ def _evaluate(
 
 
 def _log(context, tick: Tick, state, uids, due, new, runs) -> None:  # noqa: ANN001
-    spent = time.monotonic() - tick.started
+    spent = tick.client.clock.monotonic() - tick.started
     stop = "; stopped at the tick budget" if tick.out_of_budget else ""
     context.log.info(
         f"tick {state.tick}: checked {tick.checked} of {len(uids)} workflow(s) ({tick.hot} "
