@@ -1,0 +1,180 @@
+"""Every setting of the product, declared once: name, variable, type, default, description,
+secret or not, and its rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from analytics_assets.settings.checks import (
+    api_key_value,
+    at_least,
+    between,
+    installed_destination,
+    positive,
+    project_id_value,
+    validate_base_url,
+)
+from analytics_assets.settings.fields import declared_fields, setting
+
+
+def project_root() -> Path:
+    """The checkout that holds this package (where the default warehouse file lives)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def default_duckdb_path() -> Path:
+    # Named differently from the dataset: DuckDB names the catalog after the file, and a
+    # catalog `analytics` holding a schema `analytics` makes dlt's merge SQL ambiguous.
+    return project_root() / "data" / "analytics_warehouse.duckdb"
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything a client of the API, a writer of the warehouse and a sensor tick need."""
+
+    base_url: str = setting(
+        "ANALYTICS_API_BASE_URL",
+        "API root without /v3, e.g. https://api.captaindata.co",
+        check=validate_base_url,
+    )
+    api_key: str = setting(
+        "ANALYTICS_API_KEY",
+        "sent as header x-api-key; falls back to api_key in .dlt/secrets.toml",
+        secret=True,
+        check=api_key_value,
+    )
+    project_id: str | None = setting(
+        "ANALYTICS_PROJECT_ID", "sent as header x-project-id", None, check=project_id_value
+    )
+    destination: str = setting(
+        "ANALYTICS_DESTINATION",
+        "any dlt destination; its credentials come from dlt's config (env or secrets.toml)",
+        "duckdb",
+        check=installed_destination,
+    )
+    duckdb_path: Path = setting(
+        "ANALYTICS_DUCKDB_PATH",
+        "the DuckDB warehouse file",
+        factory=default_duckdb_path,
+        default_text="data/analytics_warehouse.duckdb in the checkout",
+    )
+    pipelines_dir: Path | None = setting(
+        "ANALYTICS_DLT_PIPELINES_DIR",
+        "dlt's working folders",
+        None,
+        default_text="dlt_pipelines/ beside the warehouse file",
+    )
+    max_retries: int = setting(
+        "ANALYTICS_API_MAX_RETRIES",
+        "retries of a 5xx or connection error (a 429 is waited out, not retried)",
+        3,
+        check=at_least(0),
+    )
+    backoff_factor: float = setting(
+        "ANALYTICS_API_BACKOFF_FACTOR",
+        "retry n waits factor x 2^n seconds (2, 4, 8 s), unless Retry-After says otherwise",
+        2.0,
+        check=at_least(0),
+    )
+    max_retry_delay: float = setting(
+        "ANALYTICS_API_MAX_RETRY_DELAY",
+        "caps each retry wait and each 429 pause, seconds",
+        60.0,
+        check=at_least(0),
+    )
+    request_timeout: float = setting(
+        "ANALYTICS_API_REQUEST_TIMEOUT", "seconds per request", 30.0, check=positive
+    )
+    fetch_concurrency: int = setting(
+        "ANALYTICS_API_FETCH_CONCURRENCY",
+        "at most this many jobs' result pages in flight (1-16); the client picks about "
+        "rate x round trip + 1",
+        8,
+        check=between(1, 16),
+    )
+    rate_limit: float | None = setting(
+        "ANALYTICS_API_RATE_LIMIT",
+        "the plan's requests per second, shared by every run and sensor tick on the key",
+        None,
+        check=positive,
+        default_text="learned from the API's first 429",
+    )
+    rate_limit_store: str | None = setting(
+        "ANALYTICS_API_RATE_LIMIT_STORE",
+        "where the shared rate budget lives: a SQLite file path or a postgresql:// URL that "
+        "every host reaches",
+        None,
+        secret=True,
+        default_text="analytics_rate_budget.sqlite beside the warehouse",
+    )
+    rate_limit_timeout: float = setting(
+        "ANALYTICS_API_RATE_LIMIT_TIMEOUT",
+        "seconds one request may keep being answered 429 before the run fails",
+        600.0,
+        check=positive,
+    )
+    sensor_tick_budget_seconds: float = setting(
+        "ANALYTICS_SENSOR_TICK_BUDGET_SECONDS",
+        "no request of a sensor tick starts past this (Dagster abandons a tick after 60 s)",
+        40.0,
+        check=positive,
+    )
+    sensor_max_partitions_per_run: int = setting(
+        "ANALYTICS_SENSOR_MAX_PARTITIONS_PER_RUN",
+        "the most partitions one sensor-requested run loads",
+        100,
+        check=at_least(1),
+    )
+
+    def __post_init__(self) -> None:
+        for f, declared in declared_fields(type(self)):
+            if declared.check is not None:
+                declared.check(declared.env, getattr(self, f.name))
+
+    @property
+    def is_duckdb(self) -> bool:
+        """The embedded default: one file, one writer at a time."""
+        return self.destination == "duckdb"
+
+    @property
+    def default_budget_path(self) -> Path:
+        """The rate budget's SQLite file: beside the warehouse, shared by the host's processes."""
+        return self.duckdb_path.parent / "analytics_rate_budget.sqlite"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that no text the product writes may contain."""
+        fields = declared_fields(type(self))
+        return tuple(v for f, d in fields if d.secret and (v := getattr(self, f.name)))
+
+    @property
+    def dlt_pipelines_dir(self) -> Path:
+        """dlt working folders live beside the warehouse, not in the user's ~/.dlt."""
+        return self.pipelines_dir or self.duckdb_path.parent / "dlt_pipelines"
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """Settings read when definitions load (Dagster needs them then), not at run time."""
+
+    sensor_interval_seconds: int = setting(
+        "ANALYTICS_SENSOR_INTERVAL_SECONDS",
+        "seconds between workflow_refresh_sensor ticks (read when definitions load)",
+        300,
+        check=at_least(1),
+    )
+
+    def __post_init__(self) -> None:
+        for f, declared in declared_fields(type(self)):
+            if declared.check is not None:
+                declared.check(declared.env, getattr(self, f.name))
+
+
+def env_name(name: str) -> str:
+    """The environment variable of a setting, by field name."""
+    for cls in (ApiSettings, ScheduleSettings):
+        for f, declared in declared_fields(cls):
+            if f.name == name:
+                return declared.env
+    raise KeyError(name)

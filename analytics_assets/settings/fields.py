@@ -1,0 +1,64 @@
+"""How a setting is declared: a dataclass field whose metadata says what it is."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class AnalyticsConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable to fix."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a field's metadata says about it: its variable, its meaning, its rules."""
+
+    env: str
+    description: str
+    secret: bool = False
+    check: Callable[[str, Any], None] | None = None
+    default_text: str | None = None  # how the docs show a computed default
+
+
+def setting(
+    env: str,
+    description: str,
+    default: Any = dataclasses.MISSING,
+    *,
+    factory: Callable[[], Any] | None = None,
+    secret: bool = False,
+    check: Callable[[str, Any], None] | None = None,
+    default_text: str | None = None,
+) -> Any:
+    """One declared setting: a dataclass field carrying its `Declared` metadata."""
+    meta = {"declared": Declared(env, description, secret, check, default_text)}
+    if factory is not None:
+        return field(default_factory=factory, repr=not secret, metadata=meta)
+    return field(default=default, repr=not secret, metadata=meta)
+
+
+def declared_fields(cls: type) -> Iterator[tuple[dataclasses.Field, Declared]]:
+    """Each declared field of `cls` with its declaration, in declaration order."""
+    for f in dataclasses.fields(cls):
+        yield f, f.metadata["declared"]
+
+
+def value_type(cls: type, name: str) -> type:
+    """The field's type without its `None`: str, int, float or Path."""
+    hint = typing.get_type_hints(cls)[name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
