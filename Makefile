@@ -54,3 +54,7 @@ lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproje
 
 clean:
 	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs
+
+.PHONY: settings-docs
+settings-docs: install  ## Regenerate .env.example and the README's settings table from the declaration.
+	$(PY) -m analytics_dev.settings_docs --write
