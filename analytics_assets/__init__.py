@@ -1,9 +1,38 @@
-"""A Dagster code location loading the Captain Data API v3 into a warehouse through dlt."""
+"""Loads the Captain Data API v3 into a warehouse through dlt, as Dagster assets.
 
+    from analytics_assets import AnalyticsApiComponent   # the dg component type
+    from analytics_assets import build_definitions       # one instance, in Python
+    from analytics_assets import analytics_source        # the plain dlt source
+
+Exports load on first use, so `import analytics_assets.definitions` pays only for itself.
+"""
+
+import importlib
 import os
+from typing import Any
 
 # Arrow's C++ default allocator, chosen once when pyarrow first allocates (nothing imports it
-# before this package). jemalloc, its default, keeps what a load frees for reuse: at 1M result
-# rows the partition command peaked at 409 MB with it and 364 MB with the C library's malloc,
-# and was no slower (one bench run each). Whoever sets the variable first wins.
+# before this package). jemalloc, its default, keeps what a load frees for reuse, raising a big
+# load's peak memory for no speed. Whoever sets the variable first wins.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+EXPORTS = {
+    "AnalyticsApiComponent": "analytics_assets.defs.component",
+    "AnalyticsApiResource": "analytics_assets.defs.resources",
+    "build_definitions": "analytics_assets.defs.factory",
+    "analytics_source": "analytics_assets.api.source",
+    "job_results_source": "analytics_assets.api.source",
+    "ApiSettings": "analytics_assets.settings",
+    "resolve_settings": "analytics_assets.settings",
+}
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in EXPORTS:
+        raise AttributeError(f"module 'analytics_assets' has no attribute {name!r}")
+    return getattr(importlib.import_module(EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *EXPORTS])

@@ -3,7 +3,9 @@ one optional prefix. The shipped code location and each dg component instance ca
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from dagster import DefaultSensorStatus, Definitions
@@ -20,6 +22,10 @@ from analytics_assets.defs.translator import Presentation
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.settings import resolve_schedule
 
+# The default freshness window, in sensor intervals: a day at the default 300 s. The sensor
+# refreshes the workflow list at least every half window, so a quiet workspace stays fresh.
+FRESHNESS_INTERVALS = 288
+
 
 def build_definitions(
     key_prefix: str | None = None,
@@ -35,11 +41,17 @@ def build_definitions(
 
     `resource` holds its API settings (default: every field from the environment at run
     time); `sensor_interval_seconds` defaults to `ANALYTICS_SENSOR_INTERVAL_SECONDS`, read
-    now (Dagster needs the interval when definitions load). `clock` is for tests.
+    now (Dagster needs the interval when definitions load). A `presentation` without a
+    freshness window gets one of FRESHNESS_INTERVALS sensor intervals (a zero window: none).
+    `clock` is for tests.
     """
     names = Names(key_prefix)
-    wiring = Wiring.build(names, presentation, clock)
     interval = sensor_interval_seconds or resolve_schedule().sensor_interval_seconds
+    presentation = presentation or Presentation()
+    if presentation.freshness is None:
+        window = timedelta(seconds=interval * FRESHNESS_INTERVALS)
+        presentation = dataclasses.replace(presentation, freshness=window)
+    wiring = Wiring.build(names, presentation, clock)
     jobs = list(build_jobs(names))
     return Definitions(
         assets=build_assets(wiring),

@@ -42,7 +42,7 @@ class Presentation:
     group: str | None = None  # None: the instance's names decide (`analytics`, `P_analytics`)
     owners: Sequence[str] = DEFAULT_OWNERS
     tags: Mapping[str, str] = field(default_factory=dict)
-    # A partition not refreshed for this long is stale; None: no freshness policy.
+    # Not materialized for this long is stale; None: derived from the sensor interval, 0: off.
     freshness: timedelta | None = None
 
 
