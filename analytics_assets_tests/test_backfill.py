@@ -6,7 +6,7 @@ from dagster import AssetKey, DagsterEventType
 
 from analytics_assets.api.jobs import is_successful
 from analytics_assets.api.progress import Progress
-from analytics_assets_tests.conftest import (
+from analytics_assets_tests.support import (
     assert_full_load,
     fetch,
     run_partition_range,

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from analytics_assets_tests.conftest import ROOT
+from analytics_assets_tests.support import ROOT
 
 PAGES = 6  # quick paced data: 3 jobs x 2 pages of 1000 rows
 LEARNED_PAGES = 8  # quick learned data: 8 jobs x 1 page

@@ -12,7 +12,7 @@ import pytest
 from dagster import AssetKey, materialize
 
 from analytics_assets.defs.partitions import range_tags
-from analytics_assets_tests.conftest import ROOT
+from analytics_assets_tests.support import ROOT
 from analytics_dev.benchmark.dagster_floor import FLOOR_ASSETS, dagster_floor
 
 ROWS = 3000  # three jobs of 1000 rows: one result page each

@@ -7,7 +7,7 @@ keeps jobs that aged out of the API's two-month window) and the run's check must
 import duckdb
 from dagster import AssetKey
 
-from analytics_assets_tests.conftest import fetch, load_everything, run_partition
+from analytics_assets_tests.support import fetch, load_everything, run_partition
 
 SEED_COLUMNS = "(uid, workflow_uid, status, total_row_count, _dlt_load_id, _dlt_id)"
 

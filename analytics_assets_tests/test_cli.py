@@ -1,13 +1,9 @@
 """The README's CLI recipes as subprocesses, and concurrent partition runs on one warehouse."""
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from dagster import (
-    DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     RunsFilter,
@@ -15,66 +11,45 @@ from dagster import (
     build_sensor_context,
 )
 
-from analytics_assets.definitions import defs as shipped
-from analytics_assets_tests.conftest import API_KEY, ROOT, assert_full_load, count, fetch
+from analytics_assets_tests.fakes import FakeClock
+from analytics_assets_tests.support import (
+    API_KEY,
+    PARTITION_SELECTION,
+    assert_full_load,
+    assert_partition_loaded,
+    check_evaluations,
+    count,
+    fetch,
+    make_defs,
+    materialize,
+    succeed,
+)
 from analytics_dev.simulator import SimulatedData
-
-DAGSTER = str(Path(sys.executable).parent / "dagster")
-
-
-def materialize(
-    env: dict[str, str], select: str, partition: str | None = None, partition_range: str = ""
-):
-    cmd = [DAGSTER, "asset", "materialize", "-m", "analytics_assets.definitions"]
-    cmd += ["--select", select] + (["--partition", partition] if partition else [])
-    cmd += ["--partition-range", partition_range] if partition_range else []
-    return subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def finish(proc: subprocess.Popen) -> str:
-    output, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, output[-3000:]
-    assert API_KEY not in output
-    return output
 
 
 def _check_evaluations(env) -> list[bool]:
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        records = [
-            record
-            for run in instance.get_runs()
-            for record in instance.all_logs(
-                run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
-            )
-        ]
-        return [r.get_dagster_event().asset_check_evaluation_data.passed for r in records]
+        return check_evaluations(instance)
 
 
 def test_readme_cli_recipe_loads_workspace_then_a_partition(cli_env, sim_data, duckdb_path):
-    finish(materialize(cli_env, "workspace,workflows"))
+    succeed(materialize(cli_env, "workspace,workflows"))
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         partitions = instance.get_dynamic_partitions("workflow_uids")
     assert sorted(partitions) == sorted(w["uid"] for w in sim_data.workflows)
     uid = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
-    finish(materialize(cli_env, "jobs,successful_jobs,job_results", uid))
-    successful = sim_data.successful_jobs(uid)
-    assert count(duckdb_path, "jobs") == len(sim_data.jobs[uid])
-    assert count(duckdb_path, "successful_jobs") == len(successful)
-    assert count(duckdb_path, "job_results") == sum(
-        len(sim_data.results[j["uid"]]) for j in successful
-    )
+    succeed(materialize(cli_env, PARTITION_SELECTION, uid))
+    assert_partition_loaded(duckdb_path, sim_data, uid)
     assert _check_evaluations(cli_env) == [True]
     assert API_KEY.encode() not in duckdb_path.read_bytes()
 
 
 def test_readme_cli_recipe_for_every_partition_is_one_run(cli_env, sim_data, duckdb_path):
-    finish(materialize(cli_env, "workspace,workflows"))
+    succeed(materialize(cli_env, "workspace,workflows"))
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         uids = instance.get_dynamic_partitions("workflow_uids")
     everything = f"{uids[0]}...{uids[-1]}"
-    finish(materialize(cli_env, "jobs,successful_jobs,job_results", partition_range=everything))
+    succeed(materialize(cli_env, PARTITION_SELECTION, partition_range=everything))
     assert_full_load(duckdb_path, sim_data)
     assert _check_evaluations(cli_env) == [True]
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
@@ -82,11 +57,11 @@ def test_readme_cli_recipe_for_every_partition_is_one_run(cli_env, sim_data, duc
 
 
 def test_concurrent_partition_runs_all_succeed_without_losing_rows(cli_env, sim_data, duckdb_path):
-    finish(materialize(cli_env, "workspace,workflows"))
+    succeed(materialize(cli_env, "workspace,workflows"))
     uids = [w["uid"] for w in sim_data.workflows]
-    procs = [materialize(cli_env, "jobs,successful_jobs,job_results", uid) for uid in uids]
+    procs = [materialize(cli_env, PARTITION_SELECTION, uid) for uid in uids]
     for proc in procs:
-        finish(proc)
+        succeed(proc)
     assert_full_load(duckdb_path, sim_data)
     assert _check_evaluations(cli_env) == [True] * len(uids)
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
@@ -98,17 +73,20 @@ def test_concurrent_partition_runs_all_succeed_without_losing_rows(cli_env, sim_
 def test_backfill_of_nine_partitions_with_a_sensor_tick_in_between(
     cli_env, sim_data, simulator, api_resource, duckdb_path
 ):
-    finish(materialize(cli_env, "workspace,workflows"))
+    succeed(materialize(cli_env, "workspace,workflows"))
     uids = [w["uid"] for w in sim_data.workflows]
     assert len(uids) >= 8
-    procs = [materialize(cli_env, "jobs,successful_jobs,job_results", uid) for uid in uids]
+    procs = [materialize(cli_env, PARTITION_SELECTION, uid) for uid in uids]
     with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         deadline = time.monotonic() + 120
         while not _in_flight(instance) and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.05)  # polls the instance for the first run to start
         busy_before = _in_flight(instance)
         context = build_sensor_context(instance=instance, resources={"analytics_api": api_resource})
-        tick = shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
+        sensor = make_defs(api_resource, clock=FakeClock()).resolve_sensor_def(
+            "workflow_refresh_sensor"
+        )
+        tick = sensor(context)
         assert isinstance(tick, SensorResult)
         busy_after = _in_flight(instance)
     assert busy_before, "no run was in flight when the sensor ticked"
@@ -116,7 +94,7 @@ def test_backfill_of_nine_partitions_with_a_sensor_tick_in_between(
     # A partition whose run was in flight for the whole tick gets no second run.
     assert not requested & (busy_before & busy_after)
     for proc in procs:
-        finish(proc)
+        succeed(proc)
     assert_full_load(duckdb_path, sim_data)
     assert fetch(
         duckdb_path, "SELECT count(DISTINCT job_result_id) FROM analytics.job_results"

@@ -8,8 +8,8 @@ import pytest
 
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.settings import ApiSettings
-from analytics_assets_tests.conftest import API_KEY
 from analytics_assets_tests.fakes import FakeClock
+from analytics_assets_tests.support import API_KEY
 from analytics_dev.simulator import FaultRule
 
 WORKFLOWS = r"^/v3/workflows$"

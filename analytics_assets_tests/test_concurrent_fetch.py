@@ -11,7 +11,7 @@ from analytics_assets.api.paging import prefetched_in_order
 from analytics_assets.api.reads import Reader, iter_job_results
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
-from analytics_assets_tests.conftest import API_KEY, assert_full_load, load_everything
+from analytics_assets_tests.support import API_KEY, assert_full_load, load_everything
 from analytics_dev.simulator import FaultRule
 
 

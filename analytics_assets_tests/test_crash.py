@@ -11,27 +11,33 @@ shows what happens without it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, Definitions
-from dagster_dlt import DagsterDltResource
+from dagster import DagsterInstance, DagsterRunStatus
 
-from analytics_assets.definitions import defs as product_defs
-from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.warehouse.pipelines import pipeline_name
-from analytics_assets_tests.conftest import API_KEY, count, run_partition
+from analytics_assets_tests.fakes import FakeClock
+from analytics_assets_tests.support import (
+    API_KEY,
+    DAGSTER,
+    PARTITION_SELECTION,
+    ROOT,
+    count,
+    make_defs,
+    make_home,
+    resource_for,
+    run_partition,
+    snapshot,
+    subprocess_env,
+)
 from analytics_dev.simulator import FaultRule, SimulatedData
 
-ROOT = Path(__file__).resolve().parent.parent
-DAGSTER = str(Path(sys.executable).parent / "dagster")
 PARTITIONS = "workflow_uids"
 # Differ between any two runs by design: dlt's row ids and load ids, and the extraction time.
 VOLATILE = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "extracted_at")
@@ -47,14 +53,11 @@ class Cli:
     """`dagster asset materialize` of one partition, in its own process group."""
 
     def __init__(self, tmp_path: Path, simulator, duckdb_path: Path, uids: list[str]) -> None:
-        self.home = tmp_path / "dagster_home"
-        self.home.mkdir()
-        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", self.home / "dagster.yaml")
+        self.home = make_home(tmp_path)
         self.logs = tmp_path / "cli_logs"
         self.logs.mkdir()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
-        self.env.update(
-            DAGSTER_HOME=str(self.home),
+        self.env = subprocess_env(
+            self.home,
             ANALYTICS_API_BASE_URL=simulator.base_url,
             ANALYTICS_API_KEY=API_KEY,
             ANALYTICS_DUCKDB_PATH=str(duckdb_path),
@@ -69,7 +72,7 @@ class Cli:
         self.runs += 1
         log = self.logs / f"run{self.runs}.log"
         cmd = [DAGSTER, "asset", "materialize", "-m", "analytics_assets.definitions"]
-        cmd += ["--select", "jobs,successful_jobs,job_results", "--partition", uid]
+        cmd += ["--select", PARTITION_SELECTION, "--partition", uid]
         with log.open("w") as out:  # a file, not a pipe: nobody reads while we poll
             proc = subprocess.Popen(
                 cmd,
@@ -126,20 +129,7 @@ def cli(tmp_path, simulator, sim_data, duckdb_path) -> Cli:
 def reference_warehouse(simulator, sim_data, instance, tmp_path: Path, uid: str) -> Path:
     """A clean, uninterrupted run of the partition into a fresh warehouse (same API data)."""
     path = tmp_path / "reference" / "reference.duckdb"
-    resource = AnalyticsApiResource(
-        base_url=simulator.base_url,
-        api_key=API_KEY,
-        duckdb_path=str(path),
-        backoff_factor=0.01,
-        max_retry_delay=0.05,
-        request_timeout=5,
-    )
-    defs = Definitions(
-        assets=list(product_defs.assets or []),
-        asset_checks=list(product_defs.asset_checks or []),
-        jobs=list(product_defs.jobs or []),
-        resources={"dlt": DagsterDltResource(), "analytics_api": resource},
-    )
+    defs = make_defs(resource_for(simulator.base_url, path), clock=FakeClock())
     instance.add_dynamic_partitions(PARTITIONS, [w["uid"] for w in sim_data.workflows])
     assert run_partition(defs, instance, uid).success
     return path
@@ -147,26 +137,7 @@ def reference_warehouse(simulator, sim_data, instance, tmp_path: Path, uid: str)
 
 def tables(path: Path) -> dict[str, list[tuple]]:
     """Every data table's ordered rows, without the columns that differ between runs."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        names = [
-            row[0]
-            for row in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'analytics' "
-                "AND database_name = current_database() AND table_name NOT LIKE '\\_dlt\\_%' "
-                "ESCAPE '\\' ORDER BY 1"
-            ).fetchall()
-        ]
-        out = {}
-        for name in names:
-            columns = [
-                row[0]
-                for row in con.execute(f'DESCRIBE analytics."{name}"').fetchall()
-                if row[0] not in VOLATILE
-            ]
-            select = ", ".join(f'"{c}"' for c in sorted(columns))
-            sql = f'SELECT {select} FROM analytics."{name}" ORDER BY ALL'
-            out[name] = con.execute(sql).fetchall()
-    return out
+    return {t: rows for t, rows in snapshot(path, VOLATILE).items() if t != "_dlt_loads"}
 
 
 def assert_equals_clean_run(duckdb_path: Path, reference: Path, sim_data, uid: str) -> None:
@@ -319,7 +290,7 @@ def test_rerun_after_a_sigkill_is_not_blocked_by_the_dead_runs_pool_slot(
             blocked_since = time.monotonic()
         if blocked_since is not None and time.monotonic() - blocked_since > 15:
             break  # a free slot is claimed within a second or two; this one never frees
-        time.sleep(0.2)
+        time.sleep(0.05)  # polls the run's log and its exit
     if proc.poll() is None:
         kill(proc)
         raise BlockedByDeadRun(log.read_text()[-1500:])

@@ -6,7 +6,7 @@ import pytest
 from analytics_assets.api.reads import Reader
 from analytics_assets.api.source import analytics_source
 from analytics_assets.settings import ApiSettings
-from analytics_assets_tests.conftest import API_KEY, fetch
+from analytics_assets_tests.support import API_KEY, fetch
 
 BOOKKEEPING = {"_dlt_load_id", "_dlt_id"}
 

@@ -3,7 +3,7 @@ the warehouse holds unchanged are not merged again."""
 
 import duckdb
 
-from analytics_assets_tests.conftest import count, fetch, run_partition, run_workspace
+from analytics_assets_tests.support import count, fetch, run_partition, run_workspace
 
 FULL_REFRESH = {"ops": {"analytics_job_results_assets": {"config": {"full_refresh": True}}}}
 JOBS_FULL_REFRESH = {"ops": {"analytics_workflow_jobs_assets": {"config": {"full_refresh": True}}}}

@@ -1,7 +1,7 @@
 """End to end: the simulator over HTTP -> dagster-dlt -> a real DuckDB file."""
 
 from analytics_assets.api.jobs import is_successful
-from analytics_assets_tests.conftest import (
+from analytics_assets_tests.support import (
     count,
     fetch,
     load_everything,

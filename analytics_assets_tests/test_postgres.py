@@ -11,18 +11,23 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions
-from dagster_dlt import DagsterDltResource
 
 from analytics_assets.api.jobs import is_successful
-from analytics_assets.definitions import defs as product_defs
-from analytics_assets.defs.resources import AnalyticsApiResource
-from analytics_assets_tests.conftest import API_KEY, load_everything, run_partition, run_workspace
+from analytics_assets_tests.fakes import FakeClock
+from analytics_assets_tests.support import (
+    API_KEY,
+    ROOT,
+    load_everything,
+    make_defs,
+    resource_for,
+    run_partition,
+    run_workspace,
+)
 from analytics_dev.postgres import PASSWORD, USER, PostgresServer, postgres_server
 from analytics_dev.simulator import SimulatedData
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
-ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("workspace", "workflows", "jobs", "successful_jobs", "job_results")
 DLT_BOOKKEEPING = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id")
 SEED_COLUMNS = "(uid, workflow_uid, status, total_row_count, _dlt_load_id, _dlt_id)"
@@ -95,21 +100,13 @@ def warehouse(postgres_server: PostgresServer, monkeypatch) -> Iterator[Warehous
 @pytest.fixture
 def pg_defs(simulator, warehouse, tmp_path) -> Definitions:
     """The product's definitions loading into Postgres (dlt's working folders in tmp_path)."""
-    resource = AnalyticsApiResource(
-        base_url=simulator.base_url,
-        api_key=API_KEY,
+    resource = resource_for(
+        simulator.base_url,
+        None,
         destination="postgres",
         pipelines_dir=str(tmp_path / "dlt_pipelines"),
-        backoff_factor=0.01,
-        max_retry_delay=0.05,
-        request_timeout=5,
     )
-    return Definitions(
-        assets=list(product_defs.assets or []),
-        asset_checks=list(product_defs.asset_checks or []),
-        jobs=list(product_defs.jobs or []),
-        resources={"dlt": DagsterDltResource(), "analytics_api": resource},
-    )
+    return make_defs(resource, clock=FakeClock())
 
 
 def _partition_with_successful_jobs(sim_data) -> str:

@@ -22,8 +22,8 @@ from analytics_assets.api.budget_stores import (
 )
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings
-from analytics_assets_tests.conftest import API_KEY, ROOT
 from analytics_assets_tests.fakes import FakeClock
+from analytics_assets_tests.support import API_KEY, ROOT
 from analytics_dev.postgres import PostgresServer, postgres_server
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it

@@ -11,15 +11,16 @@ from dagster import Failure, SensorResult, build_sensor_context
 
 from analytics_assets.definitions import defs as shipped
 from analytics_assets.defs.resources import AnalyticsApiResource
-from analytics_assets_tests.conftest import (
+from analytics_assets_tests.support import (
     API_KEY,
+    PARTITION_SELECTION,
     assert_full_load,
     make_defs,
+    materialize,
     run_partition_range,
     run_workspace,
+    succeed,
 )
-from analytics_assets_tests.test_cli import finish, materialize
-from analytics_assets_tests.test_faults import PARTITION_SELECTION
 from analytics_dev.simulator import FaultRule, SimulatedData
 
 
@@ -100,7 +101,7 @@ def test_a_cli_run_and_a_sensor_tick_in_another_process_share_one_budget(
     # Both read ANALYTICS_API_RATE_LIMIT and meet in the SQLite file beside the warehouse.
     simulator.rate_limit = 8.0
     env = {**cli_env, "ANALYTICS_API_RATE_LIMIT": "8"}
-    finish(materialize(env, "workspace,workflows"))
+    succeed(materialize(env, "workspace,workflows"))
     uids = [w["uid"] for w in sim_data.workflows]
     simulator.reset_stats()
     run = materialize(env, PARTITION_SELECTION, partition_range=f"{uids[0]}...{uids[-1]}")
@@ -115,7 +116,7 @@ def test_a_cli_run_and_a_sensor_tick_in_another_process_share_one_budget(
 
     sensor = threading.Thread(target=tick)
     sensor.start()
-    finish(run)
+    succeed(run)
     sensor.join(timeout=120)
     # Its first tick: the workflow list, and all new workflows in one run (no jobs requests).
     assert ticks and len(ticks[0].run_requests or []) == 2

@@ -4,7 +4,7 @@ import pytest
 
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.settings import ApiSettings
-from analytics_assets_tests.conftest import API_KEY
+from analytics_assets_tests.support import API_KEY
 from analytics_dev.simulator import FaultRule
 
 

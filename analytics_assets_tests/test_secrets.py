@@ -55,7 +55,7 @@ from analytics_assets.api.redact import MASK, redacted
 from analytics_assets.definitions import defs as shipped
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, env_name, resolve_settings
-from analytics_assets_tests.conftest import ROOT
+from analytics_assets_tests.support import ROOT
 from analytics_dev.postgres import (
     PASSWORD,
     REQUIRE_ENV,

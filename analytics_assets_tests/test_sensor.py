@@ -1,26 +1,29 @@
 """workflow_refresh_sensor evaluated against the simulator and a real Dagster instance; what
 it requests is launched in-process, as the daemon would launch it."""
 
-import time
-
 from dagster import DagsterRunStatus, SensorResult, build_sensor_context
 from dagster._core.test_utils import create_run_for_test
 
-from analytics_assets.definitions import defs as shipped
-from analytics_assets.defs.factory import build_definitions
 from analytics_assets.defs.partitions import partitions_of_run
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.sensor_state import Entry, SensorState, load_ranges
-from analytics_assets_tests.conftest import run_partition, run_partition_range, run_workspace
+from analytics_assets_tests.fakes import FakeClock
+from analytics_assets_tests.support import (
+    make_defs,
+    run_partition,
+    run_partition_range,
+    run_workspace,
+)
 
 PARTITION_START = "dagster/asset_partition_range_start"
 
 
-def _tick(instance, api_resource, cursor=None) -> SensorResult:
+def _tick(defs, instance, api_resource, cursor=None) -> SensorResult:
+    """One tick of `defs`' sensor (on its fake clock), registering the partitions it adds."""
     context = build_sensor_context(
         instance=instance, cursor=cursor, resources={"analytics_api": api_resource}
     )
-    result = shipped.resolve_sensor_def("workflow_refresh_sensor")(context)
+    result = defs.resolve_sensor_def("workflow_refresh_sensor")(context)
     assert isinstance(result, SensorResult)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -56,9 +59,9 @@ def _launch(defs, instance, result) -> None:
 
 
 def test_first_tick_requests_every_new_workflow_in_one_run_without_listing_jobs(
-    instance, api_resource, simulator, sim_data
+    defs, instance, api_resource, simulator, sim_data
 ):
-    result = _tick(instance, api_resource)
+    result = _tick(defs, instance, api_resource)
     uids = sorted(w["uid"] for w in sim_data.workflows)
     assert sorted(instance.get_dynamic_partitions("workflow_uids")) == uids
     assert _partition_requests(instance, result) == uids
@@ -70,9 +73,9 @@ def test_first_tick_requests_every_new_workflow_in_one_run_without_listing_jobs(
 
 
 def test_after_the_loads_an_unchanged_api_requests_nothing(defs, instance, api_resource, simulator):
-    first = _tick(instance, api_resource)
+    first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
-    second = _tick(instance, api_resource, first.cursor)
+    second = _tick(defs, instance, api_resource, first.cursor)
     # The runs recorded what they listed: the sensor takes that as its baseline.
     assert second.run_requests == []
     assert not second.dynamic_partitions_requests
@@ -84,35 +87,35 @@ def _keys(result, job: str | None = None) -> list[str]:
     )
 
 
-def test_a_repeated_tick_requests_the_same_run_keys(instance, api_resource, simulator):
-    first = _tick(instance, api_resource)
-    again = _tick(instance, api_resource, first.cursor)  # no run launched in between
+def test_a_repeated_tick_requests_the_same_run_keys(defs, instance, api_resource, simulator):
+    first = _tick(defs, instance, api_resource)
+    again = _tick(defs, instance, api_resource, first.cursor)  # no run launched in between
     load = "workflow_partition_job"
     assert _keys(again, load) == _keys(first, load) and len(_keys(first, load)) == 1
-    assert _keys(_tick(instance, api_resource, None)) == _keys(first)
+    assert _keys(_tick(defs, instance, api_resource, None)) == _keys(first)
 
 
 def test_changed_job_requests_only_its_workflow(defs, instance, api_resource, simulator, sim_data):
-    first = _tick(instance, api_resource)
+    first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
-    second = _tick(instance, api_resource, first.cursor)
+    second = _tick(defs, instance, api_resource, first.cursor)
     workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
     job = sim_data.jobs[workflow][0]
     sim_data.update_job(job["uid"], status="stopped", finish_time="2026-11-28T10:00:00+00:00")
-    third = _tick(instance, api_resource, second.cursor)
+    third = _tick(defs, instance, api_resource, second.cursor)
     assert _partition_requests(instance, third) == [workflow]
     assert _workflow_list_requests(third) == 0
 
 
 def test_new_job_and_new_workflow_are_requested(defs, instance, api_resource, simulator, sim_data):
-    first = _tick(instance, api_resource)
+    first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
-    second = _tick(instance, api_resource, first.cursor)
+    second = _tick(defs, instance, api_resource, first.cursor)
     quiet = sim_data.workflows[0]["uid"]
     sim_data.add_job(quiet, status="finished", total_row_count=3)
     added = sim_data.add_workflow()
     simulator.reset_requests()
-    third = _tick(instance, api_resource, second.cursor)
+    third = _tick(defs, instance, api_resource, second.cursor)
     assert quiet in _partition_requests(instance, third)
     assert added["uid"] in _partition_requests(instance, third)
     assert _workflow_list_requests(third) == 1
@@ -122,9 +125,9 @@ def test_new_job_and_new_workflow_are_requested(defs, instance, api_resource, si
 
 
 def test_no_second_run_while_one_is_in_flight(defs, instance, api_resource, simulator, sim_data):
-    first = _tick(instance, api_resource)
+    first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
-    settled = _tick(instance, api_resource, first.cursor)
+    settled = _tick(defs, instance, api_resource, first.cursor)
     workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
     create_run_for_test(
         instance,
@@ -133,21 +136,21 @@ def test_no_second_run_while_one_is_in_flight(defs, instance, api_resource, simu
         tags={"dagster/partition": workflow},
     )
     sim_data.add_job(workflow, status="pending", total_row_count=None)
-    blocked = _tick(instance, api_resource, settled.cursor)
+    blocked = _tick(defs, instance, api_resource, settled.cursor)
     assert _partition_requests(instance, blocked) == []
     for run in instance.get_runs(filters=None):
         if run.status == DagsterRunStatus.STARTED:
             instance.report_run_failed(run)
-    released = _tick(instance, api_resource, blocked.cursor)
+    released = _tick(defs, instance, api_resource, blocked.cursor)
     assert _partition_requests(instance, released) == [workflow]
 
 
 def test_partitions_of_an_in_flight_backfill_get_no_second_run(
     defs, instance, api_resource, simulator, sim_data
 ):
-    first = _tick(instance, api_resource)
+    first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
-    settled = _tick(instance, api_resource, first.cursor)
+    settled = _tick(defs, instance, api_resource, first.cursor)
     registered = instance.get_dynamic_partitions("workflow_uids")
     inside, outside = registered[1:3], [registered[0], *registered[3:]]
     create_run_for_test(
@@ -158,7 +161,7 @@ def test_partitions_of_an_in_flight_backfill_get_no_second_run(
     )
     for uid in registered:  # every workflow changes
         sim_data.add_job(uid, status="pending", total_row_count=None)
-    result = _tick(instance, api_resource, settled.cursor)
+    result = _tick(defs, instance, api_resource, settled.cursor)
     requested = _partition_requests(instance, result)
     assert not set(requested) & set(inside)
     assert set(outside) <= set(requested)
@@ -235,28 +238,39 @@ def test_a_changed_quiet_workflow_is_checked_every_tick_for_the_next_three():
     assert "w000" not in _rotate(state, uids, 10, changed=set())  # tick 9: back in rotation
 
 
+class SlowApiClock(FakeClock):
+    """Fake time in which every request the simulator has answered took `seconds`."""
+
+    def __init__(self, simulator, seconds: float) -> None:
+        super().__init__()
+        self.simulator, self.seconds = simulator, seconds
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.seconds * self.simulator.request_count()
+
+
 def test_a_tick_stops_at_its_budget_however_slow_the_api(
     defs, instance, api_resource, simulator, sim_data, monkeypatch
 ):
-    first = _tick(instance, api_resource)
+    first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
-    simulator.latency_seconds = 0.4
     monkeypatch.setenv("ANALYTICS_SENSOR_TICK_BUDGET_SECONDS", "1")
     simulator.reset_requests()
-    started = time.monotonic()
-    result = _tick(instance, api_resource, first.cursor)
-    elapsed = time.monotonic() - started
-    # The list (0.4 s) and at most one check fit; a request is never started past the budget.
-    assert simulator.request_count("/v3/workflows/") <= 1
-    assert elapsed < 1.0 + 0.4 + 0.5, elapsed
+    clock = SlowApiClock(simulator, 0.5)  # each answer takes 0.5 s of the tick's budget
+    result = _tick(make_defs(api_resource, clock=clock), instance, api_resource, first.cursor)
+    # The list (0.5 s) and one check fit; no request is started past the budget.
+    assert simulator.request_count("/v3/workflows/") == 1
+    assert simulator.request_count("/v3/workflows") == 2
+    assert clock.monotonic() == 1.0
+    assert clock.sleeps == []
     state = SensorState.decode(result.cursor)
-    assert sum(1 for e in state.entries.values() if e.checked == state.tick) <= 1
+    assert sum(1 for e in state.entries.values() if e.checked == state.tick) == 1
 
 
 def test_with_runs_in_flight_a_tick_leaves_them_three_quarters_of_the_plan(
     defs, instance, api_resource, simulator, sim_data
 ):
-    first = _tick(instance, api_resource)
+    first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
     registered = instance.get_dynamic_partitions("workflow_uids")
     create_run_for_test(
@@ -268,7 +282,8 @@ def test_with_runs_in_flight_a_tick_leaves_them_three_quarters_of_the_plan(
     # 12 req/s x a 1 s interval x 25% = 3 requests, the workflow list being one of them.
     # (A new resource: Dagster rebuilds a resource from its config, which model_copy misses.)
     paced = AnalyticsApiResource(**{**api_resource.model_dump(), "rate_limit": 12.0})
-    sensor = build_definitions(sensor_interval_seconds=1).resolve_sensor_def(
+    clock = FakeClock()
+    sensor = make_defs(paced, sensor_interval_seconds=1, clock=clock).resolve_sensor_def(
         "workflow_refresh_sensor"
     )
     simulator.reset_requests()
@@ -279,3 +294,5 @@ def test_with_runs_in_flight_a_tick_leaves_them_three_quarters_of_the_plan(
     assert isinstance(result, SensorResult)
     assert simulator.request_count("/v3/workflows/") == 2  # of the 4 workflows not in flight
     assert simulator.request_count("/v3/workflows") == 3
+    # Paced at 12 req/s on the fake clock: the waits between the 3 requests were recorded.
+    assert clock.monotonic() >= 2 / 12 * 0.99

@@ -7,7 +7,7 @@ from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.reads import Reader, iter_job_results
 from analytics_assets.settings import ApiSettings
 from analytics_assets.warehouse.pipelines import make_pipeline
-from analytics_assets_tests.conftest import API_KEY, count, fetch, run_partition, run_workspace
+from analytics_assets_tests.support import API_KEY, count, fetch, run_partition, run_workspace
 from analytics_dev.simulator import FaultRule
 
 

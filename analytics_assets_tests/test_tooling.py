@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from analytics_assets.warehouse.pipelines import pipeline_name
-from analytics_assets_tests.conftest import API_KEY, count
+from analytics_assets_tests.support import API_KEY, count
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from analytics_assets_tests.conftest import API_KEY, ROOT, count
+from analytics_assets_tests.support import API_KEY, ROOT, count
 
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
