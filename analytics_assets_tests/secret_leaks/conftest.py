@@ -1,0 +1,61 @@
+"""Fixtures of the secret-leak tests: no caller's settings, the working directory in tmp_path,
+the simulator keyed with KEY, an instance whose storage lives under the searched folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, instance_for_test
+
+from analytics_assets_tests.secret_leaks.search import KEY
+from analytics_dev.postgres import REQUIRE_ENV, postgres_server
+from analytics_dev.simulator import ApiSimulator, SimulatedData
+
+__all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path) -> None:
+    """None of the caller's settings or credentials; the working directory in tmp_path, so a
+    file written relative to it is searched (and nothing lands in the checkout)."""
+    for name in list(os.environ):
+        if name == REQUIRE_ENV:  # CI's "fail, don't skip" for the Postgres tests stays
+            continue
+        if name.startswith(("ANALYTICS_", "DESTINATION__")) or name in ("API_KEY", "SECRETS"):
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+
+
+@pytest.fixture
+def sim_data() -> SimulatedData:
+    return SimulatedData(seed=7, workflows=2)
+
+
+@pytest.fixture
+def simulator(sim_data: SimulatedData) -> Iterator[ApiSimulator]:
+    with ApiSimulator(sim_data, api_key=KEY, page_size=50) as sim:
+        yield sim
+
+
+@pytest.fixture
+def instance(home: Path) -> Iterator[DagsterInstance]:
+    with instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
+
+
+@pytest.fixture
+def warehouse_dir(tmp_path: Path) -> Path:
+    """The DuckDB file's folder (dlt's working folders default to beside it)."""
+    return tmp_path / "warehouse"
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
