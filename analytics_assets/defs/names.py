@@ -16,7 +16,8 @@ from dagster import AssetKey
 from analytics_assets import constants as c
 from analytics_assets.warehouse.pipelines import Layout
 
-PREFIX_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Short enough that every dlt pipeline and schema name it starts stays within dlt's 64.
+PREFIX_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,23}$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Names:
         if self.prefix is not None and not PREFIX_PATTERN.match(self.prefix):
             raise ValueError(
                 f"key_prefix {self.prefix!r} must start with a letter and hold only letters, "
-                "digits and underscores (it names assets, jobs, a dataset and dlt pipelines)"
+                "digits and underscores, at most 24 (it names assets, jobs, a dataset and dlt "
+                "pipelines)"
             )
 
     def _named(self, name: str) -> str:

@@ -42,6 +42,7 @@ class Entry:
 class SensorState:
     tick: int = 0
     workflows_digest: str | None = None
+    workspace_tick: int = 0  # the tick that last requested the workspace assets
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def encode(self) -> str:
@@ -49,6 +50,7 @@ class SensorState:
         body = {
             "tick": self.tick,
             "workflows": self.workflows_digest,
+            "ws": self.workspace_tick,
             "wf": {
                 uid: [e.fingerprint, int(e.active), e.checked, e.changed]
                 for uid, e in self.entries.items()
@@ -66,14 +68,14 @@ class SensorState:
             # materializations record no fingerprint, so each one's next check is a baseline.
             old = json.loads(cursor)
             entries = {uid: Entry(BASELINE) for uid in old.get("jobs", {})}
-            return cls(0, old.get("workflows"), entries)
+            return cls(0, old.get("workflows"), 0, entries)
         body = json.loads(zlib.decompress(base64.b64decode(cursor[len(CURSOR_PREFIX) :])))
         older = cursor.startswith(V2_PREFIX)
         entries = {
             uid: Entry(BASELINE if older and fp != UNKNOWN else fp, bool(active), checked, changed)
             for uid, (fp, active, checked, changed) in body["wf"].items()
         }
-        return cls(body["tick"], body.get("workflows"), entries)
+        return cls(body["tick"], body.get("workflows"), body.get("ws", 0), entries)
 
     def is_hot(self, uid: str) -> bool:
         entry = self.entries[uid]

@@ -165,10 +165,13 @@ def _evaluate(
         tick.share_with_runs(interval)
     requests: list[RunRequest] = []
     list_digest = _digest(sorted(uids))
-    if list_digest != state.workflows_digest:
-        requests.append(
-            RunRequest(run_key=f"workflows:{list_digest}", job_name=names.workspace_job)
-        )
+    # Requested when the list changed, and at least every half freshness window, so that a
+    # quiet workspace's assets stay fresh (their plan and quota change anyway).
+    stale = wiring.refresh_ticks(interval) <= state.tick - state.workspace_tick
+    if list_digest != state.workflows_digest or stale:
+        key = f"workflows:{list_digest}" + (f":{state.tick}" if stale else "")
+        requests.append(RunRequest(run_key=key, job_name=names.workspace_job))
+        state.workspace_tick = state.tick
     state.workflows_digest = list_digest
     listed = set(uids)
     state.entries = {u: e for u, e in state.entries.items() if u in listed}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,13 @@ class Wiring:
     ) -> Wiring:
         translator = AnalyticsDltTranslator(names, presentation or Presentation())
         return cls(names, translator, DynamicPartitionsDefinition(name=names.partitions), clock)
+
+    def refresh_ticks(self, interval: float) -> float:
+        """Ticks between refreshes of the workspace assets: half the freshness window."""
+        window = self.translator.presentation.freshness
+        if not window:
+            return math.inf
+        return max(1, math.floor(window.total_seconds() / 2 / interval))
 
     def client(self, settings: ApiSettings, log: Any) -> AnalyticsApiClient:
         return AnalyticsApiClient(settings, log, clock=self.clock)

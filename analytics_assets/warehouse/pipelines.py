@@ -35,6 +35,9 @@ DUCKDB_CONFIG = {
 }
 
 
+MAX_NAME = 64
+
+
 @dataclass(frozen=True)
 class Layout:
     """The names one instance writes under: its dlt pipelines and its dataset."""
@@ -55,7 +58,9 @@ class Layout:
         uids = [workflow_uids] if isinstance(workflow_uids, str) else sorted(workflow_uids)
         if len(uids) != 1:
             return f"{self.base}_batch_{len(uids)}_{_digest(chr(10).join(uids), 12)}"
-        safe = re.sub(r"[^A-Za-z0-9]+", "_", uids[0]).strip("_")[:40]
+        # dlt names a schema after the pipeline: at most 64 characters in all.
+        room = min(40, MAX_NAME - len(self.base) - len("_wf__") - 8)
+        safe = re.sub(r"[^A-Za-z0-9]+", "_", uids[0]).strip("_")[:room].strip("_")
         return f"{self.base}_wf_{safe}_{_digest(uids[0])}"
 
     def is_batch(self, pipeline: Pipeline) -> bool:
