@@ -69,7 +69,7 @@ def cli_env(simulator: ApiSimulator, duckdb_path: Path, home: Path) -> dict[str,
     """Environment of a `dagster` subprocess (it has no fake clock: retry waits are short)."""
     return subprocess_env(
         home,
-        ANALYTICS_API_BASE_URL=simulator.base_url,
+        ANALYTICS_API_BASE_URL=str(simulator.base_url),
         ANALYTICS_API_KEY=API_KEY,
         ANALYTICS_DUCKDB_PATH=str(duckdb_path),
         ANALYTICS_API_BACKOFF_FACTOR="0.01",

@@ -6,10 +6,13 @@ Fixtures live in conftest.py and build on these; tests import from here, never f
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ CALLER_SECRETS = ("API_KEY", "SECRETS")  # dlt's env provider offers these as se
 
 
 # ------------------------------------------------------------------ definitions and runs
-def resource_for(base_url: str, duckdb_path: Path | str | None, **fields: Any):
+def resource_for(base_url: str | None, duckdb_path: Path | str | None, **fields: Any):
     """The API settings of a test: the simulator, a temp DuckDB file, the spec's retry policy
     (its waits go to the definitions' clock), a short request timeout."""
     values: dict[str, Any] = {"base_url": base_url, "api_key": API_KEY, "request_timeout": 5}
@@ -238,3 +241,33 @@ def succeed(proc: subprocess.Popen) -> str:
     assert code == 0, output[-3000:]
     assert API_KEY not in output
     return output
+
+
+# ------------------------------------------------------------------- the simulator's HTTP
+SIM_KEY = "sim-secret-key"  # the simulator's tests' key (it takes any key unless told)
+
+
+def http(
+    url: str,
+    key: str | None = SIM_KEY,
+    method: str = "GET",
+    body: object = None,
+    headers: dict | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request; returns (status, headers, body) for error statuses too."""
+    hdrs = dict(headers or {})
+    if key is not None:
+        hdrs["x-api-key"] = key
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers=hdrs, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def get_json(url: str, **kwargs) -> Any:
+    status, _, body = http(url, **kwargs)
+    assert status == 200, body
+    return json.loads(body)

@@ -67,7 +67,7 @@ class SystemClock:
 
 
 # Requests are spaced a little wider than 1/rate: network jitter brings some in early, and a
-# plan of 1 request/s holds a single token (seen in make bench-remote: a 429 at 1.000 s).
+# plan of 1 request/s holds a single token, so one arriving early is refused.
 PACING_MARGIN = 1.02
 
 
