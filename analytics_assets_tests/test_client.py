@@ -16,14 +16,14 @@ WORKFLOWS = r"^/v3/workflows$"
 
 
 def _client(simulator, tmp_path, *, base_url=None, api_key=API_KEY, clock=None, **fields):
-    fields = {"backoff_factor": 0.01, "max_retry_delay": 0.05, **fields}
+    """A client with the spec's retry policy on `clock` (a fresh FakeClock unless given)."""
     settings = ApiSettings(
         base_url=base_url or simulator.base_url,
         api_key=api_key,
         duckdb_path=tmp_path / "w.duckdb",
         **fields,
     )
-    return AnalyticsApiClient(settings, clock=clock)
+    return AnalyticsApiClient(settings, clock=clock or FakeClock())
 
 
 def _statuses(simulator, path="/v3/workflows") -> list[int]:
@@ -33,17 +33,19 @@ def _statuses(simulator, path="/v3/workflows") -> list[int]:
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_retryable_statuses_are_retried_then_succeed(simulator, tmp_path, status):
     simulator.add_fault(FaultRule(WORKFLOWS, times=2, status=status))
-    client = _client(simulator, tmp_path)
+    clock = FakeClock()
+    client = _client(simulator, tmp_path, clock=clock)
     assert isinstance(client.get_json("/v3/workflows"), list)
     assert _statuses(simulator) == [status, status, 200]
     assert client.stats.retries == 2
+    assert clock.sleeps == [2.0, 4.0]
 
 
 def test_429s_are_waited_out_not_counted_as_retries(simulator, tmp_path):
     # More 429s than max_retries allows retries: flow control, not failure.
     simulator.add_fault(FaultRule(WORKFLOWS, times=5, status=429))
     clock = FakeClock()
-    client = _client(simulator, tmp_path, clock=clock, backoff_factor=2.0, max_retry_delay=60)
+    client = _client(simulator, tmp_path, clock=clock)
     assert isinstance(client.get_json("/v3/workflows"), list)
     assert _statuses(simulator) == [429] * 5 + [200]
     assert (client.stats.retries, client.stats.rate_limited) == (0, 5)
@@ -53,16 +55,20 @@ def test_429s_are_waited_out_not_counted_as_retries(simulator, tmp_path):
 
 def test_exhausted_retries_fail_after_four_attempts_naming_endpoint_and_status(simulator, tmp_path):
     simulator.add_fault(FaultRule(WORKFLOWS, times=-1, status=503))
+    clock = FakeClock()
     with pytest.raises(AnalyticsApiError, match=r"GET /v3/workflows failed after 3 retries.*503"):
-        _client(simulator, tmp_path).get_json("/v3/workflows")
+        _client(simulator, tmp_path, clock=clock).get_json("/v3/workflows")
     assert _statuses(simulator) == [503] * 4
+    assert clock.sleeps == [2.0, 4.0, 8.0]
 
 
 def test_max_retries_is_configurable(simulator, tmp_path):
     simulator.add_fault(FaultRule(WORKFLOWS, times=-1, status=500))
+    clock = FakeClock()
     with pytest.raises(AnalyticsApiError):
-        _client(simulator, tmp_path, max_retries=1).get_json("/v3/workflows")
+        _client(simulator, tmp_path, clock=clock, max_retries=1).get_json("/v3/workflows")
     assert _statuses(simulator) == [500, 500]
+    assert clock.sleeps == [2.0]
 
 
 def test_retry_after_is_honoured_and_capped(simulator, tmp_path):
@@ -107,15 +113,19 @@ def test_an_unreachable_host_fails_fast_naming_the_base_url_variable(simulator, 
 
 def test_a_dropped_connection_is_retried(simulator, tmp_path):
     simulator.add_fault(FaultRule(WORKFLOWS, times=1, kind="drop"))
-    client = _client(simulator, tmp_path)
+    clock = FakeClock()
+    client = _client(simulator, tmp_path, clock=clock)
     assert isinstance(client.get_json("/v3/workflows"), list)
     assert client.stats.requests == 2
+    assert clock.sleeps == [2.0]
 
 
 def test_an_html_body_is_an_error_naming_the_endpoint(simulator, tmp_path):
     simulator.add_fault(FaultRule(WORKFLOWS, times=1, kind="html"))
+    clock = FakeClock()
     with pytest.raises(AnalyticsApiError, match="GET /v3/workflows .*not valid JSON"):
-        _client(simulator, tmp_path).get_json("/v3/workflows")
+        _client(simulator, tmp_path, clock=clock).get_json("/v3/workflows")
+    assert clock.sleeps == []  # a bad body is not retried
 
 
 def test_every_simulated_body_parses_as_the_standard_parser_reads_it(simulator, sim_data, tmp_path):

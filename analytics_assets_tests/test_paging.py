@@ -5,6 +5,7 @@ import pytest
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.api.paging import iter_result_pages, results_path
 from analytics_assets.settings import ApiSettings
+from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import API_KEY
 from analytics_dev.simulator import FaultRule
 
@@ -15,9 +16,8 @@ def client(simulator, tmp_path) -> AnalyticsApiClient:
         base_url=simulator.base_url,
         api_key=API_KEY,
         duckdb_path=tmp_path / "w.duckdb",
-        backoff_factor=0.01,
     )
-    return AnalyticsApiClient(settings)
+    return AnalyticsApiClient(settings, clock=FakeClock())
 
 
 def _largest_job(sim_data) -> str:
