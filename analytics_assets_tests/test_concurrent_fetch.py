@@ -2,7 +2,7 @@
 
 import re
 import threading
-import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,14 +11,35 @@ from analytics_assets.api.paging import prefetched_in_order
 from analytics_assets.api.reads import Reader, iter_job_results
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
+from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import API_KEY, assert_full_load, load_everything
 from analytics_dev.simulator import FaultRule
 
 
-def _stream(name: str, items: int, delay: float, log: list[str] | None = None):
+class Log:
+    """What the streams produced, in order; `wait_for(n)` returns once n items were."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self._changed = threading.Condition()
+
+    def append(self, name: str) -> None:
+        with self._changed:
+            self.items.append(name)
+            self._changed.notify_all()
+
+    def wait_for(self, n: int, timeout: float = 10) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.items) >= n, timeout), self.items
+
+
+def _stream(name: str, items: int, log: Log | None = None, after: threading.Event | None = None):
+    """A stream of `items` items; it starts once `after` is set, and logs each item made."""
+
     def run():
+        if after is not None:
+            assert after.wait(10), f"{name} waited in vain"
         for i in range(items):
-            time.sleep(delay)
             if log is not None:
                 log.append(name)
             yield f"{name}{i}"
@@ -26,12 +47,36 @@ def _stream(name: str, items: int, delay: float, log: list[str] | None = None):
     return run
 
 
+def _fetchers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("analytics-fetch")]
+
+
+@pytest.fixture(autouse=True)
+def no_fetcher_left() -> Iterator[None]:
+    """Each test starts with no fetch thread of an earlier one still ending."""
+    yield
+    for thread in _fetchers():
+        thread.join(timeout=10)
+
+
 def test_items_come_stream_by_stream_in_order_whatever_finishes_first():
-    # Later streams are faster, so they finish first; the order must not change.
-    streams = [_stream(name, 3, delay) for name, delay in (("a", 0.03), ("b", 0.01), ("c", 0))]
+    # c finishes first, then b, then a: the order of the items must not change.
+    log = Log()
+    c_done, b_done = threading.Event(), threading.Event()
+
+    def finishing(name: str, done: threading.Event, after: threading.Event | None = None):
+        def run():
+            yield from _stream(name, 3, log, after)()
+            done.set()
+
+        return run
+
+    a = _stream("a", 3, log, after=b_done)
+    streams = [a, finishing("b", b_done, after=c_done), finishing("c", c_done)]
     assert list(prefetched_in_order(streams, workers=3)) == [
         "a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2",
     ]  # fmt: skip
+    assert log.items == ["c", "c", "c", "b", "b", "b", "a", "a", "a"]
 
 
 def test_a_failing_stream_raises_in_its_turn_after_the_streams_before_it():
@@ -41,7 +86,7 @@ def test_a_failing_stream_raises_in_its_turn_after_the_streams_before_it():
 
     got: list[str] = []
     with pytest.raises(AnalyticsApiError, match="jobs/b/results"):
-        for item in prefetched_in_order([_stream("a", 2, 0.02), broken, _stream("c", 2, 0)], 3):
+        for item in prefetched_in_order([_stream("a", 2), broken, _stream("c", 2)], 3):
             got.append(item)
     assert got == ["a0", "a1", "b0"]
 
@@ -59,33 +104,32 @@ def test_no_stream_starts_once_one_has_failed():
         started.append("c")
         yield "c0"
 
-    items = prefetched_in_order([_stream("a", 1, 0), broken, later], workers=1)
+    items = prefetched_in_order([_stream("a", 1), broken, later], workers=1)
     assert next(items) == "a0"
-    time.sleep(0.2)  # b fails meanwhile, before the consumer moves on and starts c
     with pytest.raises(AnalyticsApiError, match="jobs/b/results"):
         next(items)
-    time.sleep(0.2)
+    # Every fetch thread has ended: c can no longer start, and it did not.
+    for thread in _fetchers():
+        thread.join(timeout=10)
+    assert not _fetchers()
     assert started == ["b"]
 
 
 def test_streams_ahead_are_bounded_and_threads_stop_when_the_consumer_does():
-    produced: list[str] = []
-    streams = [_stream(str(i), 100, 0, produced) for i in range(50)]
+    log = Log()
+    streams = [_stream(str(i), 100, log) for i in range(50)]
     items = prefetched_in_order(streams, workers=2, depth=4)
     assert next(items) == "00"
-    time.sleep(0.3)  # let the threads run ahead as far as they may
-    # 3 streams started (workers + 1), each at most depth + 1 items ahead of the consumer.
-    assert set(produced) <= {"0", "1", "2"}
-    assert len(produced) <= 3 * (4 + 2)
-    fetchers = [t for t in threading.enumerate() if t.name.startswith("analytics-fetch")]
-    assert fetchers and all(t.daemon for t in fetchers)  # a failed run never waits on them
+    # Stream 0: the item taken, 4 buffered, 1 held waiting for room; stream 1: 4 and 1;
+    # stream 2 is started (workers + 1) but waits for a worker. Then everyone is blocked.
+    log.wait_for(6 + 5)
+    assert {name: log.items.count(name) for name in set(log.items)} == {"0": 6, "1": 5}
+    fetchers = _fetchers()
+    assert len(fetchers) == 3 and all(t.daemon for t in fetchers)  # a failed run never waits
     items.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(
-        t.name.startswith("analytics-fetch") for t in threading.enumerate()
-    ):
-        time.sleep(0.05)
-    assert not [t for t in threading.enumerate() if t.name.startswith("analytics-fetch")]
+    for thread in fetchers:
+        thread.join(timeout=10)
+    assert not _fetchers()
 
 
 def _settings(simulator, concurrency: int) -> ApiSettings:
@@ -93,8 +137,6 @@ def _settings(simulator, concurrency: int) -> ApiSettings:
         base_url=simulator.base_url,
         api_key=API_KEY,
         fetch_concurrency=concurrency,
-        backoff_factor=0.01,
-        max_retry_delay=0.05,
     )
 
 
@@ -103,7 +145,7 @@ def _successful(sim_data) -> list[dict]:
 
 
 def _rows(simulator, sim_data, concurrency: int) -> tuple[list[tuple[str, str]], int]:
-    client = AnalyticsApiClient(_settings(simulator, concurrency))
+    client = AnalyticsApiClient(_settings(simulator, concurrency), clock=FakeClock())
     items = iter_job_results(Reader(client=client, arrow=False), _successful(sim_data))
     rows = [(r["job_uid"], r["job_result_id"]) for batch in items for r in batch]
     return rows, client.stats.requests

@@ -12,6 +12,17 @@ ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
+def unregistered(registered: Sequence[str], listed: Sequence[str]) -> list[str]:
+    """The listed workflow uids without a partition yet, in listing order.
+
+    The one rule of registration: a partition per workflow uid the API lists, added in the
+    order listed. The `workflows` asset adds them after each load; the sensor adds the same
+    ones in its result, so that its run requests may target them in the same tick.
+    """
+    known = set(registered)
+    return [uid for uid in dict.fromkeys(listed) if uid not in known]
+
+
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags for one run of every partition from `first` to `last` (in registration
     order), as a single-run backfill or `--partition-range first...last` launches it."""

@@ -29,7 +29,7 @@ from analytics_assets.defs.metadata import (
     request_metadata,
     table_metadata,
 )
-from analytics_assets.defs.partitions import run_partitions
+from analytics_assets.defs.partitions import run_partitions, unregistered
 from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.lock import writer_lock
@@ -136,8 +136,7 @@ class AssetRun:
     def register_workflows(self, seen: list[str]) -> None:
         """Add a partition for each workflow uid not registered yet."""
         instance = self.context.instance
-        known = set(instance.get_dynamic_partitions(self.names.partitions))
-        new = [uid for uid in dict.fromkeys(seen) if uid not in known]
+        new = unregistered(instance.get_dynamic_partitions(self.names.partitions), seen)
         if new:
             instance.add_dynamic_partitions(self.names.partitions, new)
             self.context.log.info(f"registered {len(new)} new workflow partition(s)")

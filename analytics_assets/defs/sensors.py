@@ -29,7 +29,7 @@ from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.jobs import jobs_fingerprint
 from analytics_assets.api.reads import fetch_jobs, fetch_workflows
 from analytics_assets.defs.metadata import FINGERPRINT_METADATA
-from analytics_assets.defs.partitions import partitions_of_run, range_tags
+from analytics_assets.defs.partitions import partitions_of_run, range_tags, unregistered
 from analytics_assets.defs.sensor_state import (
     ACTIVE_STATUSES,
     BASELINE,
@@ -158,7 +158,7 @@ def _evaluate(
     state.tick += 1
     uids = list(dict.fromkeys(w["uid"] for w in fetch_workflows(tick.client)))
     registered = list(context.instance.get_dynamic_partitions(names.partitions))
-    new = [uid for uid in uids if uid not in set(registered)]
+    new = unregistered(registered, uids)
     order = registered + new
     busy = _partitions_in_flight(context, registered)
     if busy:
