@@ -37,6 +37,7 @@ class ApiSettings:
         "ANALYTICS_API_BASE_URL",
         "API root without /v3, e.g. https://api.captaindata.co",
         check=validate_base_url,
+        example="https://api.captaindata.co",
     )
     api_key: str = setting(
         "ANALYTICS_API_KEY",

@@ -23,6 +23,7 @@ class Declared:
     secret: bool = False
     check: Callable[[str, Any], None] | None = None
     default_text: str | None = None  # how the docs show a computed default
+    example: str | None = None  # what .env.example suggests for a setting without a default
 
 
 def setting(
@@ -34,9 +35,10 @@ def setting(
     secret: bool = False,
     check: Callable[[str, Any], None] | None = None,
     default_text: str | None = None,
+    example: str | None = None,
 ) -> Any:
     """One declared setting: a dataclass field carrying its `Declared` metadata."""
-    meta = {"declared": Declared(env, description, secret, check, default_text)}
+    meta = {"declared": Declared(env, description, secret, check, default_text, example)}
     if factory is not None:
         return field(default_factory=factory, repr=not secret, metadata=meta)
     return field(default=default, repr=not secret, metadata=meta)
