@@ -58,7 +58,8 @@ def env_example() -> str:
     for f, d in _settings():
         default = _default(f, d.default_text).replace("`", "")
         secret = "; secret" if d.secret else ""
-        blocks.append(f"# {d.description} (default: {default}{secret})\n{d.env}={_plain(f)}")
+        value = d.example or _plain(f)
+        blocks.append(f"# {d.description} (default: {default}{secret})\n{d.env}={value}")
     return ENV_HEADER + "\n".join(blocks) + "\n"
 
 
