@@ -1,7 +1,9 @@
 """Runs against a simulator that enforces a plan's rate limit per API key, as the real API does.
 
-Plans here are faster than the real 1-40 requests/s so each test takes seconds; what is
-asserted is a count (429s, requests in flight), never a duration.
+In process, the simulator's token bucket and the product's rate budget share one FakeClock:
+pacing and Retry-After pauses are recorded, not waited, and the bucket refills by the same
+fake seconds. Where the test is about rate x round trip (requests in flight) or two
+processes, the clock is real and the plan fast; what is asserted is a count, never a duration.
 """
 
 import threading
@@ -47,11 +49,12 @@ def _metadata(result, asset: str) -> dict:
 
 
 def test_unconfigured_concurrent_fetching_learns_the_limit_and_never_fails(
-    instance, simulator, sim_data, duckdb_path
+    instance, simulator, sim_data, duckdb_path, clock
 ):
     # The reported failure: 4 threads on a 2 req/s plan retried in lockstep until one gave up.
+    simulator._clock = clock.monotonic  # the plan's bucket refills in the product's fake time
     simulator.rate_limit = 6.0
-    defs = make_defs(_resource(simulator, duckdb_path, fetch_concurrency=4))
+    defs = make_defs(_resource(simulator, duckdb_path, fetch_concurrency=4), clock=clock)
     assert run_workspace(defs, instance).success
     uids = list(instance.get_dynamic_partitions("workflow_uids"))
     simulator.reset_requests()
@@ -70,6 +73,7 @@ def test_unconfigured_concurrent_fetching_learns_the_limit_and_never_fails(
     assert limited <= 0.15 * len(served), (limited, len(served))
     logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
     assert any("HTTP 429, the plan's rate limit" in m for m in logs)
+    assert clock.sleeps and all(0 < s <= 60 for s in clock.sleeps)  # paced, never waited
 
 
 def test_configured_rate_earns_no_429_and_keeps_rate_times_round_trip_in_flight(
@@ -126,13 +130,13 @@ def test_a_cli_run_and_a_sensor_tick_in_another_process_share_one_budget(
 
 
 def test_429s_past_the_deadline_fail_the_run_naming_the_setting_and_the_limit(
-    instance, simulator, duckdb_path
+    instance, simulator, duckdb_path, clock
 ):
     # An API that refuses every request (another consumer holding the whole plan, say).
     simulator.add_fault(FaultRule(r"^/v3/workspace$", status=429, retry_after=0.2, times=-1))
     resource = _resource(simulator, duckdb_path, rate_limit_timeout=1.5, max_retry_delay=0.5)
     with pytest.raises(Failure) as caught:
-        run_workspace(make_defs(resource), instance)
+        run_workspace(make_defs(resource, clock=clock), instance)
     text = str(caught.value.description)
     assert "GET /v3/workspace was answered HTTP 429 (rate limited) for" in text, text
     assert "past ANALYTICS_API_RATE_LIMIT_TIMEOUT=1.5" in text
@@ -140,3 +144,4 @@ def test_429s_past_the_deadline_fail_the_run_naming_the_setting_and_the_limit(
     assert API_KEY not in text
     # Waited out, never counted against the 3 retries of 5xx: far more than 4 attempts.
     assert simulator.request_count("/v3/workspace") > 4
+    print("SLEEPS", clock.sleeps, simulator.request_count("/v3/workspace"))
