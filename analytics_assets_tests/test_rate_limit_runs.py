@@ -142,6 +142,7 @@ def test_429s_past_the_deadline_fail_the_run_naming_the_setting_and_the_limit(
     assert "past ANALYTICS_API_RATE_LIMIT_TIMEOUT=1.5" in text
     assert "the limit in force: none" in text
     assert API_KEY not in text
-    # Waited out, never counted against the 3 retries of 5xx: far more than 4 attempts.
-    assert simulator.request_count("/v3/workspace") > 4
-    print("SLEEPS", clock.sleeps, simulator.request_count("/v3/workspace"))
+    # Waited out, never counted against the 3 retries of 5xx: each Retry-After's 0.2 s until
+    # the next pause would end past 1.5 s of fake time (8 pauses, 9 attempts).
+    assert clock.sleeps == pytest.approx([0.2] * 8, abs=1e-3)
+    assert simulator.request_count("/v3/workspace") == 9
