@@ -20,14 +20,34 @@ from analytics_dev.simulator import ApiSimulator, SimulatedData
 
 
 @pytest.fixture
-def sim_data() -> SimulatedData:
-    return SimulatedData(seed=7, workflows=5)
+def sim_data(request: pytest.FixtureRequest) -> SimulatedData:
+    """Seed 7's data; a module's WORKFLOWS says how many workflows (5 unless it does)."""
+    return SimulatedData(seed=7, workflows=getattr(request.module, "WORKFLOWS", 5))
 
 
 @pytest.fixture
-def simulator(sim_data: SimulatedData) -> Iterator[ApiSimulator]:
-    with ApiSimulator(sim_data, api_key=API_KEY, page_size=50) as sim:
+def sim_api_key() -> str:
+    """The key the simulator accepts (and the tests' resources send)."""
+    return API_KEY
+
+
+@pytest.fixture
+def simulator(sim_data: SimulatedData, sim_api_key: str) -> Iterator[ApiSimulator]:
+    with ApiSimulator(sim_data, api_key=sim_api_key, page_size=50) as sim:
         yield sim
+
+
+@pytest.fixture
+def data() -> SimulatedData:
+    """The simulator tests' data: seed 7's defaults, fresh per test (some tests mutate it)."""
+    return SimulatedData(seed=7)
+
+
+@pytest.fixture
+def sim(data: SimulatedData) -> Iterator[ApiSimulator]:
+    """The simulator tests' simulator: any key, no limit, the default page size."""
+    with ApiSimulator(data) as simulator:
+        yield simulator
 
 
 @pytest.fixture

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -194,11 +197,12 @@ def busiest(sim_data: SimulatedData) -> str:
 
 
 # ------------------------------------------------- Dagster homes and `dagster` processes
-def make_home(tmp_path: Path, name: str = "dagster_home") -> Path:
-    """A temp DAGSTER_HOME with the shipped instance config (storage, compute logs, pools)."""
+def make_home(tmp_path: Path, name: str = "dagster_home", config: Path | None = None) -> Path:
+    """A temp DAGSTER_HOME with an instance config: the shipped one (storage, compute logs,
+    pools under the home) unless `config` names another, e.g. deploy/dagster.yaml."""
     home = tmp_path / name
     home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(config or ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     return home
 
 
@@ -271,3 +275,24 @@ def get_json(url: str, **kwargs) -> Any:
     status, _, body = http(url, **kwargs)
     assert status == 200, body
     return json.loads(body)
+
+
+@contextmanager
+def simulator_process(*args: str) -> Iterator[str]:
+    """`python -m analytics_dev.simulator --port 0 ARGS`: its URL (the first line it prints)
+    while it serves; it must then exit 0 on SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analytics_dev.simulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None  # stdout=PIPE
+        line = proc.stdout.readline().strip()
+        assert line.startswith("SIMULATOR_URL=http://127.0.0.1:")
+        yield line.split("=", 1)[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

@@ -36,17 +36,15 @@ from analytics_assets_tests.support import (
     snapshot,
     subprocess_env,
 )
-from analytics_dev.simulator import FaultRule, SimulatedData
+from analytics_dev.simulator import FaultRule
 
 PARTITIONS = "workflow_uids"
 # Differ between any two runs by design: dlt's row ids and load ids, and the extraction time.
 VOLATILE = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "extracted_at")
 
 
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    # wf0: 3 successful jobs (109, 87, 202 rows: 10 pages of 50); wf2: no jobs.
-    return SimulatedData(seed=7, workflows=3)
+# wf0: 3 successful jobs (109, 87, 202 rows: 10 pages of 50); wf2: no jobs.
+WORKFLOWS = 3
 
 
 class Cli:

@@ -3,8 +3,6 @@ is committed, and a clean re-run loads the simulator's rows exactly."""
 
 from __future__ import annotations
 
-import pytest
-
 from analytics_assets_tests.support import (
     assert_partition_exact,
     busiest,
@@ -19,13 +17,10 @@ from analytics_assets_tests.support import (
     snapshot,
     step_failures,
 )
-from analytics_dev.simulator import FaultRule, SimulatedData
+from analytics_dev.simulator import FaultRule
 
-
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-    return SimulatedData(seed=7, workflows=3)
+# wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
+WORKFLOWS = 3
 
 
 JOBS_STEP_TABLES = {"jobs", "jobs__accounts", "successful_jobs", "successful_jobs__accounts"}

@@ -6,8 +6,6 @@ from __future__ import annotations
 import socket
 import time
 
-import pytest
-
 from analytics_assets_tests.support import (
     API_KEY,
     PARTITION_SELECTION,
@@ -17,13 +15,10 @@ from analytics_assets_tests.support import (
     materialize,
     subprocess_env,
 )
-from analytics_dev.simulator import FaultRule, SimulatedData
+from analytics_dev.simulator import FaultRule
 
-
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-    return SimulatedData(seed=7, workflows=3)
+# wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
+WORKFLOWS = 3
 
 
 def test_api_key_appears_in_no_output_event_log_warehouse_or_dlt_file(

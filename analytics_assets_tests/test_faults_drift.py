@@ -3,8 +3,6 @@ that cannot be read (a loud failure naming job and field, nothing changed)."""
 
 from __future__ import annotations
 
-import pytest
-
 from analytics_assets_tests.support import (
     assert_partition_exact,
     busiest,
@@ -21,11 +19,8 @@ from analytics_assets_tests.support import (
 )
 from analytics_dev.simulator import SimulatedData
 
-
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-    return SimulatedData(seed=7, workflows=3)
+# wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
+WORKFLOWS = 3
 
 
 def _set_job_field(sim_data: SimulatedData, job_uid: str, **fields) -> None:

@@ -3,8 +3,6 @@ are recorded (2, 4, 8 s; Retry-After), never waited, and a re-run loads exact ro
 
 from __future__ import annotations
 
-import pytest
-
 from analytics_assets_tests.support import (
     assert_partition_exact,
     busiest,
@@ -16,13 +14,10 @@ from analytics_assets_tests.support import (
     snapshot,
     step_failures,
 )
-from analytics_dev.simulator import FaultRule, SimulatedData
+from analytics_dev.simulator import FaultRule
 
-
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-    return SimulatedData(seed=7, workflows=3)
+# wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
+WORKFLOWS = 3
 
 
 def test_exhausted_503_retries_fail_after_exactly_four_requests_then_rerun_loads_exact_rows(

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from analytics_assets.warehouse.pipelines import pipeline_name
 from analytics_assets_tests.support import count, fetch, jobs_path, run_partition, run_workspace
 from analytics_dev.simulator import SimulatedData
 
-
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-    return SimulatedData(seed=7, workflows=3)
+# wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
+WORKFLOWS = 3
 
 
 def _serve_rows(sim_data: SimulatedData, simulator, job_uid: str, rows: list[dict], size: int):

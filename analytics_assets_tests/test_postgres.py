@@ -4,7 +4,6 @@ The server is a throwaway cluster on loopback (`postgres.py`); each test gets fr
 Credentials reach dlt the standard way, `DESTINATION__POSTGRES__CREDENTIALS`.
 """
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +18,12 @@ from analytics_assets_tests.support import (
     ROOT,
     load_everything,
     make_defs,
+    make_home,
     resource_for,
     run_partition,
     run_workspace,
 )
 from analytics_dev.postgres import PASSWORD, USER, PostgresServer, postgres_server
-from analytics_dev.simulator import SimulatedData
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
@@ -83,11 +82,9 @@ class Warehouse:
         )
 
 
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    # Three partitions (one without jobs) keep every run of these tests short; the seed's
-    # guarantees (null counts, duplicates, multi-page jobs) still hold.
-    return SimulatedData(seed=7, workflows=3)
+# Three partitions (one without jobs) keep every run of these tests short; the seed's
+# guarantees (null counts, duplicates, multi-page jobs) still hold.
+WORKFLOWS = 3
 
 
 @pytest.fixture
@@ -210,10 +207,7 @@ def test_reloading_everything_into_postgres_changes_nothing(
 # ------------------------------------------------------------------ the deployment's instance
 def _deploy_home(tmp_path: Path) -> Path:
     """DAGSTER_HOME with deploy/dagster.yaml; its storage and compute logs under tmp_path."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    return home
+    return make_home(tmp_path, config=ROOT / "deploy" / "dagster.yaml")
 
 
 def test_deploy_instance_config_stores_runs_and_materializations_in_postgres(

@@ -23,12 +23,9 @@ from analytics_assets_tests.support import (
     run_workspace,
     succeed,
 )
-from analytics_dev.simulator import FaultRule, SimulatedData
+from analytics_dev.simulator import FaultRule
 
-
-@pytest.fixture
-def sim_data() -> SimulatedData:
-    return SimulatedData(seed=7, workflows=4)
+WORKFLOWS = 4
 
 
 def _resource(simulator, duckdb_path, **fields) -> AnalyticsApiResource:

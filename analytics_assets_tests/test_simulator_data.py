@@ -15,18 +15,6 @@ from analytics_dev.simulator import ApiSimulator, SimulatedData
 from analytics_dev.simulator.data import is_successful
 
 KEY = SIM_KEY
-PROJECT_ROOT = ROOT
-
-
-@pytest.fixture
-def data() -> SimulatedData:
-    return SimulatedData(seed=7)  # fresh per test: some tests mutate it
-
-
-@pytest.fixture
-def sim(data: SimulatedData):
-    with ApiSimulator(data) as simulator:
-        yield simulator
 
 
 def multi_page_job(data: SimulatedData) -> dict:

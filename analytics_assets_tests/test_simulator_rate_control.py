@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from analytics_assets_tests.support import ROOT as PROJECT_ROOT
-from analytics_assets_tests.support import http
-from analytics_dev.simulator import ApiSimulator, SimulatedData
+from analytics_assets_tests.support import http, simulator_process
+from analytics_dev.simulator import ApiSimulator
 
 LIMIT_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
-
-
-@pytest.fixture
-def sim() -> Iterator[ApiSimulator]:
-    """No limit until a test sets one."""
-    with ApiSimulator(SimulatedData(seed=7)) as simulator:
-        yield simulator
 
 
 def workspace(sim: ApiSimulator) -> tuple[int, dict[str, str], bytes]:
@@ -72,25 +63,10 @@ def test_reset_clears_the_count_and_refills_the_buckets(sim: ApiSimulator):
 
 
 def test_cli_rate_limit_flag():
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "analytics_dev.simulator", "--port", "0", "--rate-limit", "1"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=PROJECT_ROOT,
-    )
-    try:
-        assert proc.stdout is not None  # stdout=PIPE
-        line = proc.stdout.readline().strip()
-        assert line.startswith("SIMULATOR_URL=http://127.0.0.1:")
-        url = line.split("=", 1)[1]
+    with simulator_process("--rate-limit", "1") as url:
         first, second = (http(f"{url}/v3/workspace") for _ in range(2))
         assert first[0] == 200 and first[1]["X-RateLimit-Limit"] == "1"
         assert second[0] == 429 and second[1]["Retry-After"] == "1"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "x", "inf"])

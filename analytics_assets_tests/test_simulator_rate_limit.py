@@ -29,11 +29,6 @@ class FrozenClock:
 
 
 @pytest.fixture
-def data() -> SimulatedData:
-    return SimulatedData(seed=7)
-
-
-@pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
 

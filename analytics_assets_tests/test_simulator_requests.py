@@ -4,31 +4,15 @@ its control endpoints and its command line."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.error
 
 import pytest
 
-from analytics_assets_tests.support import ROOT, SIM_KEY, get_json, http
+from analytics_assets_tests.support import SIM_KEY, get_json, http, simulator_process
 from analytics_dev.simulator import ApiSimulator, FaultRule, SimulatedData
 from analytics_dev.simulator.data import is_successful
 
 KEY = SIM_KEY
-PROJECT_ROOT = ROOT
-
-
-@pytest.fixture
-def data() -> SimulatedData:
-    return SimulatedData(seed=7)  # fresh per test: some tests mutate it
-
-
-@pytest.fixture
-def sim(data: SimulatedData):
-    with ApiSimulator(data) as simulator:
-        yield simulator
 
 
 def multi_page_job(data: SimulatedData) -> dict:
@@ -126,35 +110,7 @@ def test_control_endpoints_drive_faults_and_mutations(sim: ApiSimulator, data: S
 
 
 def test_cli_prints_url_first_and_serves_until_sigterm():
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "analytics_dev.simulator",
-            "--port",
-            "0",
-            "--seed",
-            "7",
-            "--envelope",
-            "data",
-            "--next",
-            "path",
-            "--api-key",
-            "cli-key",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=PROJECT_ROOT,
-    )
-    try:
-        assert proc.stdout is not None  # stdout=PIPE
-        line = proc.stdout.readline().strip()
-        assert line.startswith("SIMULATOR_URL=http://127.0.0.1:")
-        url = line.split("=", 1)[1]
+    args = ("--seed", "7", "--envelope", "data", "--next", "path", "--api-key", "cli-key")
+    with simulator_process(*args) as url:
         assert get_json(f"{url}/v3/workspace", key="cli-key")["data"]["name"]
         assert http(f"{url}/v3/workspace")[0] == 401
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0

@@ -1,32 +1,21 @@
 """The README's `dg`, `dagster definitions validate` and `dlt pipeline` recipes as subprocesses."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from analytics_assets.warehouse.pipelines import pipeline_name
-from analytics_assets_tests.support import API_KEY, count
+from analytics_assets_tests.support import API_KEY, BIN, ROOT, count, make_home, subprocess_env
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 ASSETS = {"workspace", "workflows", "jobs", "successful_jobs", "job_results"}
 
 
 @pytest.fixture
 def tool_env(tmp_path) -> dict[str, str]:
     """A temp instance with the shipped dagster.yaml, and no ANALYTICS_* from the caller."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
-    env.update(DAGSTER_HOME=str(home), NO_COLOR="1", COLUMNS="200")
-    return env
+    return subprocess_env(make_home(tmp_path), NO_COLOR="1", COLUMNS="200")
 
 
 def run(env: dict[str, str], *cmd: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
-from analytics_assets_tests.secret_leaks.search import KEY
+from analytics_assets_tests.secret_leaks.search import KEY, CliRun, cli_environment, cli_materialize
 from analytics_dev.postgres import REQUIRE_ENV, postgres_server
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 
@@ -38,9 +38,9 @@ def sim_data() -> SimulatedData:
 
 
 @pytest.fixture
-def simulator(sim_data: SimulatedData) -> Iterator[ApiSimulator]:
-    with ApiSimulator(sim_data, api_key=KEY, page_size=50) as sim:
-        yield sim
+def sim_api_key() -> str:
+    """The simulator accepts KEY, whose marker every search looks for too."""
+    return KEY
 
 
 @pytest.fixture
@@ -59,3 +59,21 @@ def warehouse_dir(tmp_path: Path) -> Path:
 def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture
+def cli(simulator: ApiSimulator, home: Path, warehouse_dir: Path, tmp_path: Path):
+    """`cli(key, **settings)`: `dagster asset materialize` of the workspace assets in a
+    subprocess, against the simulator, with `key` as ANALYTICS_API_KEY."""
+
+    def run(key: str, **settings: str) -> CliRun:
+        env = cli_environment(
+            home,
+            warehouse_dir,
+            ANALYTICS_API_BASE_URL=str(simulator.base_url),
+            ANALYTICS_API_KEY=key,
+            **settings,
+        )
+        return cli_materialize(env, tmp_path / "workdir")
+
+    return run

@@ -22,8 +22,6 @@ from analytics_assets_tests.secret_leaks.search import (
     KEY,
     Haystack,
     build,
-    cli_environment,
-    cli_materialize,
     echo_rule,
     search_cli_run,
     url_secret,
@@ -32,16 +30,10 @@ from analytics_assets_tests.secret_leaks.search import (
 
 @pytest.mark.parametrize("case", MALFORMED_KEYS_CLI)
 def test_cli_run_with_a_malformed_key_fails_naming_the_setting(
-    case, simulator, home, warehouse_dir, tmp_path
+    case, cli, simulator, home, tmp_path
 ):
     secret = build(MALFORMED_KEYS[case])
-    env = cli_environment(
-        home,
-        warehouse_dir,
-        ANALYTICS_API_BASE_URL=str(simulator.base_url),
-        ANALYTICS_API_KEY=secret.value,
-    )
-    run = cli_materialize(env, tmp_path / "workdir")
+    run = cli(secret.value)
     assert run.returncode != 0
     assert f"AnalyticsConfigError: {env_name('api_key')} contains" in run.output, run.output[-3000:]
     assert simulator.request_count() == 0
@@ -50,43 +42,26 @@ def test_cli_run_with_a_malformed_key_fails_naming_the_setting(
 
 @pytest.mark.parametrize("case", STRIPPED_KEYS_CLI)
 def test_cli_run_strips_whitespace_around_the_key_and_succeeds(
-    case, simulator, home, warehouse_dir, tmp_path
+    case, cli, simulator, home, tmp_path
 ):
     value = STRIPPED_KEYS[case].format(key=KEY)
-    env = cli_environment(
-        home, warehouse_dir, ANALYTICS_API_BASE_URL=str(simulator.base_url), ANALYTICS_API_KEY=value
-    )
-    run = cli_materialize(env, tmp_path / "workdir")
+    run = cli(value)
     assert run.returncode == 0, run.output[-3000:]
     assert {r.status for r in simulator.requests} == {200}
     search_cli_run(Haystack([]), run, home, tmp_path)
 
 
-def test_cli_run_with_a_wrong_key_fails_with_401_naming_the_setting(
-    simulator, home, warehouse_dir, tmp_path
-):
+def test_cli_run_with_a_wrong_key_fails_with_401_naming_the_setting(cli, simulator, home, tmp_path):
     secret = build("sk-WRONG-{a}{b}")
-    env = cli_environment(
-        home,
-        warehouse_dir,
-        ANALYTICS_API_BASE_URL=str(simulator.base_url),
-        ANALYTICS_API_KEY=secret.value,
-    )
-    run = cli_materialize(env, tmp_path / "workdir")
+    run = cli(secret.value)
     assert run.returncode != 0
     assert "HTTP 401" in run.output and env_name("api_key") in run.output, run.output[-3000:]
     search_cli_run(Haystack(secret.marks), run, home, tmp_path)
 
 
-def test_cli_run_masks_the_key_the_api_echoes(simulator, home, warehouse_dir, tmp_path):
+def test_cli_run_masks_the_key_the_api_echoes(cli, simulator, home, tmp_path):
     simulator.add_fault(echo_rule(f"invalid key {KEY} for this workspace"))
-    env = cli_environment(
-        home,
-        warehouse_dir,
-        ANALYTICS_API_BASE_URL=str(simulator.base_url),
-        ANALYTICS_API_KEY=KEY + "\n",
-    )
-    run = cli_materialize(env, tmp_path / "workdir")
+    run = cli(KEY + "\n")
     assert run.returncode != 0
     assert "HTTP 400" in run.output and MASK in run.output, run.output[-3000:]
     search_cli_run(Haystack([]), run, home, tmp_path)
@@ -94,36 +69,28 @@ def test_cli_run_masks_the_key_the_api_echoes(simulator, home, warehouse_dir, tm
 
 @pytest.mark.parametrize("case", DESTINATION_CASES_CLI)
 def test_cli_run_with_bad_destination_credentials_fails_without_them(
-    case, postgres_server, simulator, home, warehouse_dir, tmp_path
+    case, cli, postgres_server, home, tmp_path
 ):
     secret = url_secret(postgres_server, BAD_CREDENTIALS[case])
-    env = cli_environment(
-        home,
-        warehouse_dir,
-        ANALYTICS_API_BASE_URL=str(simulator.base_url),
-        ANALYTICS_API_KEY=KEY,
+    run = cli(
+        KEY,
         ANALYTICS_DESTINATION="postgres",
         ANALYTICS_DLT_PIPELINES_DIR=str(tmp_path / "dlt_pipelines"),
         DESTINATION__POSTGRES__CREDENTIALS=secret.value,
     )
-    run = cli_materialize(env, tmp_path / "workdir")
     assert run.returncode != 0, run.output[-3000:]
     search_cli_run(Haystack(secret.marks), run, home, tmp_path)
 
 
 @pytest.mark.parametrize("case", STORE_CASES_CLI)
 def test_cli_run_with_a_bad_store_url_fails_naming_the_setting(
-    case, postgres_server, simulator, home, warehouse_dir, tmp_path
+    case, cli, postgres_server, home, tmp_path
 ):
     secret = url_secret(postgres_server, BAD_STORES[case])
-    env = cli_environment(
-        home,
-        warehouse_dir,
-        ANALYTICS_API_BASE_URL=str(simulator.base_url),
-        ANALYTICS_API_KEY=KEY,
+    run = cli(
+        KEY,
         ANALYTICS_API_RATE_LIMIT_STORE=secret.value,
     )
-    run = cli_materialize(env, tmp_path / "workdir")
     assert run.returncode != 0
     assert f"AnalyticsConfigError: {env_name('rate_limit_store')}" in run.output, run.output[-3000:]
     search_cli_run(Haystack(secret.marks), run, home, tmp_path)
