@@ -109,6 +109,8 @@ def test_two_instances_scaffolded_into_a_new_dg_project_list_and_load_side_by_si
         TEAM_WAREHOUSE=str(warehouse),
         NO_COLOR="1",
     )
+    listed_types = json.loads(_dg(root, env, "list", "components", "--json"))
+    assert COMPONENT in {c["key"] for c in listed_types["items"]}
     for name, sim in simulators.items():
         _dg(root, env, "scaffold", "defs", COMPONENT, name)
         # What the scaffold reads, from the environment (the key never enters the YAML).
@@ -151,10 +153,14 @@ def test_two_instances_scaffolded_into_a_new_dg_project_list_and_load_side_by_si
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for name, sim in simulators.items():
             counts = {
-                table: con.execute(f"SELECT count(*) FROM {name}_analytics.{table}").fetchone()[0]
+                table: con.execute(f"SELECT count(*) FROM {name}_analytics.{table}").fetchall()[0][
+                    0
+                ]
                 for table in RESOURCES
             }
             assert counts == _expected(sim.data), name
-        schemas = {row[0] for row in con.execute("SELECT schema_name FROM duckdb_schemas()")}
+        schemas = {
+            row[0] for row in con.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
+        }
     assert {"sales_analytics", "marketing_analytics"} <= schemas
     assert "analytics" not in schemas  # an instance with a prefix writes only its own dataset

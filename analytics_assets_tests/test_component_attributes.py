@@ -57,7 +57,10 @@ def test_yaml_attributes_build_a_prefixed_instance_with_env_bound_secrets(monkey
                 ["team:sales-data"],
                 None,
             )
-            assert spec.tags["domain"] == "sales"
+            assert {k: spec.tags[k] for k in ("domain", "source")} == {
+                "domain": "sales",
+                "source": "captain_data",
+            }
 
 
 def test_scaffolded_yaml_names_the_instance_and_reads_its_settings_from_the_environment():

@@ -33,6 +33,8 @@ LINEAGE = {
     c.JOB_RESULTS: {"job_uid": [(c.SUCCESSFUL_JOBS, "uid")]},
 }
 DEFAULT_OWNERS = ("team:data-engineering",)
+# On every asset, under the tags users add: where the rows come from.
+DEFAULT_TAGS = {"source": "captain_data"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class AnalyticsDltTranslator(DagsterDltTranslator):
             group_name=shown.group or self.names.group,
             owners=list(shown.owners),
             kinds={"dlt", self.kind},
-            tags={**spec.tags, **shown.tags},
+            tags={**spec.tags, **DEFAULT_TAGS, **shown.tags},
             metadata=metadata,
             freshness_policy=(
                 FreshnessPolicy.time_window(fail_window=shown.freshness)
