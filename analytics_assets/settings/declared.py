@@ -19,8 +19,10 @@ from analytics_assets.settings.fields import declared_fields, setting
 
 
 def project_root() -> Path:
-    """The checkout that holds this package (where the default warehouse file lives)."""
-    return Path(__file__).resolve().parents[2]
+    """Where the default warehouse file lives: the checkout that holds this package, or the
+    working directory when the package is installed (a wheel's parent is site-packages)."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
 
 
 def default_duckdb_path() -> Path:
@@ -58,7 +60,8 @@ class ApiSettings:
         "ANALYTICS_DUCKDB_PATH",
         "the DuckDB warehouse file",
         factory=default_duckdb_path,
-        default_text="data/analytics_warehouse.duckdb in the checkout",
+        default_text="data/analytics_warehouse.duckdb in the checkout (installed: in the "
+        "working directory)",
     )
     pipelines_dir: Path | None = setting(
         "ANALYTICS_DLT_PIPELINES_DIR",
