@@ -16,41 +16,18 @@ from pathlib import Path
 
 from analytics_assets import constants as c
 from analytics_assets.settings import env_name, resolve_settings
+from analytics_dev.simulator.process import spawn
 
 DEMO_KEY = "demo-key-not-secret"
 # The run log stays in the Dagster instance (see `make dev`); the terminal gets the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _start_simulator(workflows: int) -> tuple[subprocess.Popen, str]:
-    """The simulator in its own process, so Dagster's run workers can reach it too."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "analytics_dev.simulator",
-            "--port",
-            "0",
-            "--workflows",
-            str(workflows),
-            "--api-key",
-            DEMO_KEY,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().strip() if proc.stdout else ""
-    if not line.startswith("SIMULATOR_URL="):
-        proc.kill()
-        raise SystemExit(f"the simulator did not start (printed {line!r})")
-    return proc, line.split("=", 1)[1]
-
-
 def _configure(workflows: int) -> subprocess.Popen | None:
     if os.environ.get(env_name("base_url")):
         print(f"using the API at {os.environ[env_name('base_url')]}")
         return None
-    proc, url = _start_simulator(workflows)
+    proc, url = spawn("--workflows", str(workflows), "--api-key", DEMO_KEY)
     os.environ[env_name("base_url")] = url
     os.environ[env_name("api_key")] = DEMO_KEY
     print(f"simulator serving the API at {url}")

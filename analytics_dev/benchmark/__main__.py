@@ -21,7 +21,9 @@ import urllib.request
 from pathlib import Path
 
 from analytics_assets.settings import ApiSettings
+from analytics_dev.benchmark.common import write_report
 from analytics_dev.benchmark.measure import Measurement, measure, sim_control
+from analytics_dev.simulator.process import spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "bench-key-not-secret"
@@ -31,33 +33,11 @@ BIN = Path(sys.executable).parent
 def _start_simulator(
     rows: int, workflows: int, rows_per_job: int, latency_ms: float = 0.0
 ) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "analytics_dev.simulator",
-            "--port",
-            "0",
-            "--scale-rows",
-            str(rows),
-            "--workflows",
-            str(workflows),
-            "--rows-per-job",
-            str(rows_per_job),
-            "--page-size",
-            "1000",
-            "--envelope",
-            "data",
-            "--api-key",
-            KEY,
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    return spawn(
+        *("--scale-rows", str(rows), "--workflows", str(workflows)),
+        *("--rows-per-job", str(rows_per_job), "--page-size", "1000", "--envelope", "data"),
+        *("--api-key", KEY, "--latency-ms", str(latency_ms)),
     )
-    url = proc.stdout.readline().strip().split("=", 1)[1] if proc.stdout else ""
-    return proc, url
 
 
 def _workflow_uids(url: str) -> list[str]:
@@ -282,12 +262,8 @@ def main() -> int:
         )
     report["bench_seconds"] = round(time.perf_counter() - started, 1)
     _print(report)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     suffix = f"_latency{args.latency_ms:g}ms_c{args.fetch_concurrency}" if args.latency_ms else ""
-    path = out / f"bench_{args.rows}{suffix}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"wrote {path}")
+    write_report(args.out, f"bench_{args.rows}{suffix}", report)
     return 0
 
 

@@ -30,6 +30,7 @@ from analytics_assets.defs.metadata import FINGERPRINT_METADATA
 from analytics_assets.defs.partitions import partitions_of_run
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.sensor_state import SensorState
+from analytics_dev.benchmark.common import write_report
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 
 KEY = "bench-key-not-secret"
@@ -194,11 +195,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="analytics-bench-sensor-") as tmp:
         report = run(args.workflows, args.rate, args.latency_ms, Path(tmp))
     _print(report)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"bench_sensor_{args.workflows}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"wrote {path}")
+    write_report(args.out, f"bench_sensor_{args.workflows}", report)
     return 0
 
 
