@@ -21,8 +21,8 @@ from analytics_dev.simulator import ApiSimulator, SimulatedData
 
 @pytest.fixture
 def sim_data(request: pytest.FixtureRequest) -> SimulatedData:
-    """Seed 7's data; a module's WORKFLOWS says how many workflows (5 unless it does)."""
-    return SimulatedData(seed=7, workflows=getattr(request.module, "WORKFLOWS", 5))
+    """Seed 7's data; a module's SIM_WORKFLOWS says how many workflows (5 unless it does)."""
+    return SimulatedData(seed=7, workflows=getattr(request.module, "SIM_WORKFLOWS", 5))
 
 
 @pytest.fixture

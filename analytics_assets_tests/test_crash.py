@@ -44,7 +44,7 @@ VOLATILE = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "extrac
 
 
 # wf0: 3 successful jobs (109, 87, 202 rows: 10 pages of 50); wf2: no jobs.
-WORKFLOWS = 3
+SIM_WORKFLOWS = 3
 
 
 class Cli:

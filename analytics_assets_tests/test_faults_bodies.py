@@ -20,7 +20,7 @@ from analytics_assets_tests.support import (
 from analytics_dev.simulator import FaultRule
 
 # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-WORKFLOWS = 3
+SIM_WORKFLOWS = 3
 
 
 JOBS_STEP_TABLES = {"jobs", "jobs__accounts", "successful_jobs", "successful_jobs__accounts"}

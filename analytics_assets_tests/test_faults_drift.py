@@ -20,7 +20,7 @@ from analytics_assets_tests.support import (
 from analytics_dev.simulator import SimulatedData
 
 # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-WORKFLOWS = 3
+SIM_WORKFLOWS = 3
 
 
 def _set_job_field(sim_data: SimulatedData, job_uid: str, **fields) -> None:

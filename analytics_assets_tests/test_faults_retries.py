@@ -17,7 +17,7 @@ from analytics_assets_tests.support import (
 from analytics_dev.simulator import FaultRule
 
 # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-WORKFLOWS = 3
+SIM_WORKFLOWS = 3
 
 
 def test_exhausted_503_retries_fail_after_exactly_four_requests_then_rerun_loads_exact_rows(

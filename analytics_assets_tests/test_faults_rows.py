@@ -10,7 +10,7 @@ from analytics_assets_tests.support import count, fetch, jobs_path, run_partitio
 from analytics_dev.simulator import SimulatedData
 
 # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
-WORKFLOWS = 3
+SIM_WORKFLOWS = 3
 
 
 def _serve_rows(sim_data: SimulatedData, simulator, job_uid: str, rows: list[dict], size: int):

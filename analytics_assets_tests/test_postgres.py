@@ -84,7 +84,7 @@ class Warehouse:
 
 # Three partitions (one without jobs) keep every run of these tests short; the seed's
 # guarantees (null counts, duplicates, multi-page jobs) still hold.
-WORKFLOWS = 3
+SIM_WORKFLOWS = 3
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from analytics_assets_tests.support import (
 )
 from analytics_dev.simulator import FaultRule
 
-WORKFLOWS = 4
+SIM_WORKFLOWS = 4
 
 
 def _resource(simulator, duckdb_path, **fields) -> AnalyticsApiResource:

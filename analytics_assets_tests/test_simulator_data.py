@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from analytics_assets_tests.support import ROOT, SIM_KEY, get_json, http
+from analytics_assets_tests.support import SIM_KEY, get_json, http
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 from analytics_dev.simulator.data import is_successful
 
