@@ -99,7 +99,7 @@ class DagsterDev:
                         return
             except OSError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)  # polls until the webserver answers
         raise AssertionError(f"dagster dev did not serve within {timeout} s:\n{self.log()}")
 
     def log(self, tail: int = 12_000) -> str:
