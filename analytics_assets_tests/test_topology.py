@@ -231,7 +231,8 @@ def test_production_install_runs_the_deployed_topology_end_to_end(
     lap("a killed run failed and freed its slot")
 
     # A new code server (a Postgres warehouse), reloaded; there several writers load at once.
-    simulator.page_size = 20  # more requests per load: two runs fetch at the same time
+    # More and slower requests per load: two runs' steps last seconds, so they share time.
+    simulator.page_size, simulator.latency_seconds = 20, 0.2
     with postgres_server.database() as warehouse_db:
         topology.stop("code_server")
         topology.start_code_server(
