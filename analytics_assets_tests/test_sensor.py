@@ -1,8 +1,7 @@
 """workflow_refresh_sensor evaluated against the simulator and a real Dagster instance; what
 it requests is launched in-process, as the daemon would launch it."""
 
-from dagster import DagsterRunStatus, SensorResult, build_sensor_context
-from dagster._core.test_utils import create_run_for_test
+from dagster import DagsterRun, DagsterRunStatus, SensorResult, build_sensor_context
 
 from analytics_assets.defs.partitions import partitions_of_run
 from analytics_assets.defs.resources import AnalyticsApiResource
@@ -129,11 +128,12 @@ def test_no_second_run_while_one_is_in_flight(defs, instance, api_resource, simu
     _launch(defs, instance, first)
     settled = _tick(defs, instance, api_resource, first.cursor)
     workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
-    create_run_for_test(
-        instance,
-        job_name="workflow_partition_job",
-        status=DagsterRunStatus.STARTED,
-        tags={"dagster/partition": workflow},
+    instance.add_run(
+        DagsterRun(
+            job_name="workflow_partition_job",
+            status=DagsterRunStatus.STARTED,
+            tags={"dagster/partition": workflow},
+        )
     )
     sim_data.add_job(workflow, status="pending", total_row_count=None)
     blocked = _tick(defs, instance, api_resource, settled.cursor)
@@ -153,11 +153,12 @@ def test_partitions_of_an_in_flight_backfill_get_no_second_run(
     settled = _tick(defs, instance, api_resource, first.cursor)
     registered = instance.get_dynamic_partitions("workflow_uids")
     inside, outside = registered[1:3], [registered[0], *registered[3:]]
-    create_run_for_test(
-        instance,
-        job_name="workflow_partition_job",
-        status=DagsterRunStatus.STARTED,
-        tags={PARTITION_START: inside[0], "dagster/asset_partition_range_end": inside[-1]},
+    instance.add_run(
+        DagsterRun(
+            job_name="workflow_partition_job",
+            status=DagsterRunStatus.STARTED,
+            tags={PARTITION_START: inside[0], "dagster/asset_partition_range_end": inside[-1]},
+        )
     )
     for uid in registered:  # every workflow changes
         sim_data.add_job(uid, status="pending", total_row_count=None)
@@ -273,11 +274,12 @@ def test_with_runs_in_flight_a_tick_leaves_them_three_quarters_of_the_plan(
     first = _tick(defs, instance, api_resource)
     _launch(defs, instance, first)
     registered = instance.get_dynamic_partitions("workflow_uids")
-    create_run_for_test(
-        instance,
-        job_name="workflow_partition_job",
-        status=DagsterRunStatus.STARTED,
-        tags={"dagster/partition": registered[0]},
+    instance.add_run(
+        DagsterRun(
+            job_name="workflow_partition_job",
+            status=DagsterRunStatus.STARTED,
+            tags={"dagster/partition": registered[0]},
+        )
     )
     # 12 req/s x a 1 s interval x 25% = 3 requests, the workflow list being one of them.
     # (A new resource: Dagster rebuilds a resource from its config, which model_copy misses.)

@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, build_sensor_context, materialize
-from dagster._serdes import serialize_value
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    build_sensor_context,
+    materialize,
+    serialize_value,
+)
 from dagster_dlt import DagsterDltResource
 
 from analytics_assets.defs.resources import AnalyticsApiResource

@@ -12,8 +12,6 @@ import duckdb
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 # Not exported by `dagster`: how the instance files a sensor's state and ticks.
-from dagster._core.scheduler.instigation import InstigatorType
-
 from analytics_assets import constants as c
 from analytics_dev.benchmark.common import dagster_home, product_env
 from analytics_dev.benchmark.sensor_daemon.config import SENSOR, TABLES, Config
@@ -113,8 +111,8 @@ def ticks_report(instance: DagsterInstance, t0_epoch: float) -> dict[str, Any]:
     """The sensor's ticks: count, statuses, when each started and how long it took."""
     states = [
         s
-        for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-        if s.instigator_name == SENSOR
+        for s in instance.all_instigator_state()
+        if s.instigator_name == SENSOR and s.instigator_type.name == "SENSOR"
     ]
     if not states:
         return {"ticks": 0, "note": "no instigator state stored for the sensor"}
