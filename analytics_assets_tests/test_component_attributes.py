@@ -27,6 +27,7 @@ def test_yaml_attributes_build_a_prefixed_instance_with_env_bound_secrets(monkey
         "base_url": "{{ env('SALES_BASE_URL') }}",
         "api_key": "{{ env.SALES_API_KEY }}",
         "rate_limit": 2.5,
+        "project_id": "{{ env.SALES_PROJECT_ID_UNSET }}",  # unset: falls back, no EnvVar
         "sensor_interval_seconds": "{{ env.SALES_INTERVAL }}",
         "sensor_default_status": "stopped",
         "freshness_window_seconds": 0,
@@ -46,7 +47,7 @@ def test_yaml_attributes_build_a_prefixed_instance_with_env_bound_secrets(monkey
             resource = (defs.resources or {})["sales_analytics_api"]
             assert isinstance(resource.api_key, EnvVar) and resource.api_key == "SALES_API_KEY"
             assert isinstance(resource.base_url, EnvVar) and resource.base_url == "SALES_BASE_URL"
-            assert resource.rate_limit == 2.5
+            assert resource.rate_limit == 2.5 and resource.project_id is None
             assert "sk-sales-not-in-any-config" not in repr(component) + repr(resource)
             sensor = defs.resolve_sensor_def("sales_workflow_refresh_sensor")
             assert sensor.default_status == DefaultSensorStatus.STOPPED

@@ -12,6 +12,7 @@ as `EnvVar("NAME")`: read at run time, shown by name (never by value) in the UI.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -32,15 +33,18 @@ ENV_TEMPLATE = re.compile(r"""^\{\{\s*(?:env\.(\w+)|env\(\s*['"](\w+)['"]\s*\))\
 
 def _bound(kind: type, at_run_time: bool) -> Any:
     """Resolve an attribute: a lone env template of a run-time setting becomes an EnvVar,
-    anything else a value."""
+    anything else a value. A variable unset when definitions load leaves the attribute unset
+    (the setting then falls back to its ANALYTICS_* variable and default)."""
 
     def resolve(context: dg.ResolutionContext, raw: Any) -> Any:
         lone = ENV_TEMPLATE.match(raw.strip()) if isinstance(raw, str) else None
-        match = lone if at_run_time else None
-        if match and kind is str:
-            return EnvVar(match.group(1) or match.group(2))
-        if match and kind is int:
-            return EnvVar.int(match.group(1) or match.group(2))
+        name = (lone.group(1) or lone.group(2)) if lone else None
+        if name is not None and not os.environ.get(name):
+            return None
+        if name is not None and at_run_time and kind is str:
+            return EnvVar(name)
+        if name is not None and at_run_time and kind is int:
+            return EnvVar.int(name)
         value = context.resolve_value(raw)
         return None if value in (None, "") else value
 
