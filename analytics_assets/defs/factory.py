@@ -4,9 +4,7 @@ one optional prefix. The shipped code location and each dg component instance ca
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 
 from dagster import DefaultSensorStatus, Definitions
 from dagster_dlt import DagsterDltResource
@@ -35,7 +33,6 @@ def build_definitions(
     sensor_default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
     presentation: Presentation | None = None,
     clock: Clock | None = None,
-    resources: Mapping[str, Any] | None = None,
 ) -> Definitions:
     """One instance of the product.
 
@@ -61,6 +58,5 @@ def build_definitions(
         resources={
             names.dlt_resource: DagsterDltResource(),
             names.api_resource: resource if resource is not None else AnalyticsApiResource(),
-            **(resources or {}),
         },
     )

@@ -15,7 +15,7 @@ from analytics_assets.settings.checks import (
     project_id_value,
     validate_base_url,
 )
-from analytics_assets.settings.fields import declared_fields, setting
+from analytics_assets.settings.fields import check_declared, declared_fields, setting
 
 
 def project_root() -> Path:
@@ -132,9 +132,7 @@ class ApiSettings:
     )
 
     def __post_init__(self) -> None:
-        for f, declared in declared_fields(type(self)):
-            if declared.check is not None:
-                declared.check(declared.env, getattr(self, f.name))
+        check_declared(self)
 
     @property
     def is_duckdb(self) -> bool:
@@ -170,9 +168,7 @@ class ScheduleSettings:
     )
 
     def __post_init__(self) -> None:
-        for f, declared in declared_fields(type(self)):
-            if declared.check is not None:
-                declared.check(declared.env, getattr(self, f.name))
+        check_declared(self)
 
 
 def env_name(name: str) -> str:

@@ -50,6 +50,13 @@ def declared_fields(cls: type) -> Iterator[tuple[dataclasses.Field, Declared]]:
         yield f, f.metadata["declared"]
 
 
+def check_declared(settings: Any) -> None:
+    """Apply every declared field's rule to its value (a dataclass's `__post_init__`)."""
+    for f, declared in declared_fields(type(settings)):
+        if declared.check is not None:
+            declared.check(declared.env, getattr(settings, f.name))
+
+
 def value_type(cls: type, name: str) -> type:
     """The field's type without its `None`: str, int, float or Path."""
     hint = typing.get_type_hints(cls)[name]
