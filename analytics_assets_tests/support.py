@@ -100,13 +100,23 @@ def materialized(result) -> set[str]:
     }
 
 
-def check_evaluations(instance: DagsterInstance) -> list[bool]:
-    """Every asset check evaluation of every run, oldest run first."""
+BLOCKING_CHECK = "successful_jobs_filter"
+
+
+def check_evaluations(instance: DagsterInstance, check: str = BLOCKING_CHECK) -> list[bool]:
+    """Every evaluation of one check (the blocking one unless named) of every run, oldest
+    run first."""
     return [
-        record.get_dagster_event().asset_check_evaluation_data.passed
+        data.passed
         for run in reversed(instance.get_runs())
         for record in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        if (data := record.get_dagster_event().asset_check_evaluation_data).check_name == check
     ]
+
+
+def evaluations(result, check: str = BLOCKING_CHECK) -> list:
+    """The evaluations of one check (the blocking one unless named) in a run's result."""
+    return [e for e in result.get_asset_check_evaluations() if e.check_name == check]
 
 
 # ------------------------------------------------------------------------ the warehouse

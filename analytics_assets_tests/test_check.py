@@ -7,7 +7,7 @@ keeps jobs that aged out of the API's two-month window) and the run's check must
 import duckdb
 from dagster import AssetKey
 
-from analytics_assets_tests.support import fetch, load_everything, run_partition
+from analytics_assets_tests.support import evaluations, fetch, load_everything, run_partition
 
 SEED_COLUMNS = "(uid, workflow_uid, status, total_row_count, _dlt_load_id, _dlt_id)"
 
@@ -26,7 +26,7 @@ def _seed(duckdb_path, table: str, uid: str, workflow_uid: str, status, count) -
 
 def _run_and_evaluate(defs, instance, uid):
     result = run_partition(defs, instance, uid, raise_on_error=False)
-    (evaluation,) = result.get_asset_check_evaluations()
+    (evaluation,) = evaluations(result)
     return result, evaluation
 
 

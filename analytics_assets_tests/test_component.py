@@ -132,7 +132,14 @@ def test_two_instances_scaffolded_into_a_new_dg_project_list_and_load_side_by_si
         f"{name}_workflow_refresh_sensor" for name in INSTANCES
     }
     assert {c["key"] for c in listed["asset_checks"]} == {
-        f"{name}/successful_jobs:{name}_successful_jobs_filter" for name in INSTANCES
+        f"{name}/{table}:{name}_{check}"
+        for name in INSTANCES
+        for table, check in (
+            ("successful_jobs", "successful_jobs_filter"),
+            ("workspace", "quota_forecast"),
+            ("jobs", "failed_jobs"),
+            ("job_results", "column_schema_change"),
+        )
     }
     assert not any(sim.api_key in raw for sim in simulators.values())
 

@@ -38,12 +38,24 @@ def test_asset_keys_dependencies_and_partitions_are_pinned():
 
 def test_check_sensor_and_jobs_are_pinned():
     graph = defs.resolve_asset_graph()
-    checks = {(k.asset_key, k.name) for k in graph.asset_check_keys}
-    assert checks == {(AssetKey("successful_jobs"), "successful_jobs_filter")}
-    spec = graph.get_check_spec(next(iter(graph.asset_check_keys)))
-    assert spec.blocking is True
-    assert isinstance(spec.partitions_def, DynamicPartitionsDefinition)
-    assert spec.partitions_def.name == "workflow_uids"
+    checks = {(k.asset_key, k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
+    assert set(checks) == {
+        (AssetKey("successful_jobs"), "successful_jobs_filter"),
+        (AssetKey("workspace"), "quota_forecast"),
+        (AssetKey("jobs"), "failed_jobs"),
+        (AssetKey("job_results"), "column_schema_change"),
+    }
+    blocking = {name for (_, name), spec in checks.items() if spec.blocking}
+    assert blocking == {"successful_jobs_filter"}  # the attention checks never block a load
+    partitioned = {
+        name
+        for (_, name), spec in checks.items()
+        if isinstance(spec.partitions_def, DynamicPartitionsDefinition)
+    }
+    assert partitioned == {"successful_jobs_filter", "failed_jobs", "column_schema_change"}
+    assert {
+        spec.partitions_def.name for spec in checks.values() if spec.partitions_def is not None
+    } == {"workflow_uids"}
     assert [s.name for s in defs.sensors or []] == ["workflow_refresh_sensor"]
     sensor = list(defs.sensors or [])[0]
     assert sensor.default_status == DefaultSensorStatus.RUNNING
@@ -90,6 +102,7 @@ def test_environment_variable_names_are_pinned():
         "rate_limit_timeout": "ANALYTICS_API_RATE_LIMIT_TIMEOUT",
         "sensor_tick_budget_seconds": "ANALYTICS_SENSOR_TICK_BUDGET_SECONDS",
         "sensor_max_partitions_per_run": "ANALYTICS_SENSOR_MAX_PARTITIONS_PER_RUN",
+        "sensor_workspace_refresh_seconds": "ANALYTICS_SENSOR_WORKSPACE_REFRESH_SECONDS",
     }
 
 

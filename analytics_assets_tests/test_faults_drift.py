@@ -6,6 +6,7 @@ from __future__ import annotations
 from analytics_assets_tests.support import (
     assert_partition_exact,
     busiest,
+    evaluations,
     expected_results,
     fetch,
     job_uids,
@@ -48,7 +49,7 @@ def test_drift_string_count_lands_as_bigint_and_unknown_field_becomes_a_new_colu
     result = run_partition(defs, instance, uid)
 
     assert result.success
-    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+    assert [e.passed for e in evaluations(result)] == [True]
     for table in ("jobs", "successful_jobs"):
         got = fetch(
             duckdb_path, f"SELECT total_row_count FROM analytics.{table} WHERE uid = ?", job["uid"]

@@ -48,7 +48,12 @@ def test_a_prefix_renames_every_name_an_instance_owns_and_keeps_the_pool():
     defs = build_definitions("sales", sensor_interval_seconds=60)
     assert _names(defs) == {
         "assets": {f"sales/{r}" for r in RESOURCES},
-        "checks": {"sales/successful_jobs:sales_successful_jobs_filter"},
+        "checks": {
+            "sales/successful_jobs:sales_successful_jobs_filter",
+            "sales/workspace:sales_quota_forecast",
+            "sales/jobs:sales_failed_jobs",
+            "sales/job_results:sales_column_schema_change",
+        },
         "jobs": {"sales_workspace_job", "sales_workflow_partition_job"},
         "sensors": {"sales_workflow_refresh_sensor"},
         "resources": {"sales_analytics_api", "sales_dlt"},

@@ -3,6 +3,7 @@
 from analytics_assets.api.jobs import is_successful
 from analytics_assets_tests.support import (
     count,
+    evaluations,
     fetch,
     load_everything,
     run_partition,
@@ -143,7 +144,7 @@ def test_workflow_without_jobs_loads_nothing_and_succeeds(
     empty = next(w["uid"] for w in sim_data.workflows if not sim_data.jobs[w["uid"]])
     result = run_partition(defs, instance, empty)
     assert result.success
-    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+    assert [e.passed for e in evaluations(result)] == [True]
 
 
 def test_workflow_deleted_upstream_keeps_its_rows_and_warns(

@@ -16,6 +16,7 @@ from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import (
     API_KEY,
     ROOT,
+    evaluations,
     load_everything,
     make_defs,
     make_home,
@@ -162,7 +163,7 @@ def test_check_passes_then_fails_on_a_row_seeded_in_postgres(
     assert run_workspace(pg_defs, instance).success
     uid = _partition_with_successful_jobs(sim_data)
     result = run_partition(pg_defs, instance, uid)
-    (evaluation,) = result.get_asset_check_evaluations()
+    (evaluation,) = evaluations(result)
     assert result.success and evaluation.passed
     assert evaluation.metadata["violating_count"].value == 0
     warehouse.seed("successful_jobs", "bad-warning", uid, "warning", 3)
@@ -170,7 +171,7 @@ def test_check_passes_then_fails_on_a_row_seeded_in_postgres(
     warehouse.seed("jobs", "old-finished-job", uid, "finished", 7)
     simulator.reset_requests()
     result = run_partition(pg_defs, instance, uid, raise_on_error=False)
-    (evaluation,) = result.get_asset_check_evaluations()
+    (evaluation,) = evaluations(result)
     assert not result.success and not evaluation.passed
     assert evaluation.metadata["violating_uids"].value == ["bad-null-count", "bad-warning"]
     assert evaluation.metadata["missing_uids"].value == ["old-finished-job"]

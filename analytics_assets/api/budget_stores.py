@@ -217,10 +217,12 @@ def _check_reachable(url: str) -> None:
         ) from None
 
 
-def open_store(settings: ApiSettings, clock: Any) -> BudgetStore:
+def open_store(settings: ApiSettings, clock: Any, scope: str = "") -> BudgetStore:
     """The store `ANALYTICS_API_RATE_LIMIT_STORE` names: a Postgres URL, `:memory:`, or a
-    SQLite file (by default beside the warehouse file, shared by every process on the host)."""
-    key = key_id(settings.api_key, settings.base_url)
+    SQLite file (by default beside the warehouse file, shared by every process on the host).
+
+    A `scope` keeps a separate budget on the same key (an endpoint with its own limit)."""
+    key = key_id(settings.api_key, settings.base_url) + (f"_{scope}" if scope else "")
     where = settings.rate_limit_store
     if where == ":memory:":
         return MemoryStore(clock)

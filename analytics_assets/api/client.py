@@ -57,6 +57,9 @@ UNTHROTTLED_PAGES_PER_SECOND = 100.0
 # a 1 request/s plan must see one 429, not a burst of them).
 RAMP_ANSWERS = 4
 LATENCY_WEIGHT = 0.2  # of each new round trip in the moving average
+# The vendor limits its quota endpoint far below the main API (5/min on a trial plan): its
+# 429s are learned by a budget of its own, never by the whole key's.
+QUOTA_ENDPOINTS = ("/v3/workspace",)
 
 
 class AnalyticsApiClient:
@@ -81,6 +84,7 @@ class AnalyticsApiClient:
         self.budget = budget or RateBudget(
             open_store(settings, self.clock), settings.rate_limit, self.clock
         )
+        self._quota_budget: RateBudget | None = None  # opened on the first quota request
         self.latency: float | None = None  # moving average of round trips, seconds
         # Monotonic time past which no request may start (a sensor tick's budget).
         self.deadline: float | None = None
@@ -103,6 +107,8 @@ class AnalyticsApiClient:
     def close(self) -> None:
         self._session.close()
         self.budget.close()
+        if self._quota_budget is not None:
+            self._quota_budget.close()
 
     def fetch_workers(self) -> int:
         """Requests to keep in flight, at most `fetch_concurrency`: with a known rate, rate x
@@ -151,15 +157,18 @@ class AnalyticsApiClient:
         endpoint = urlsplit(url).path
         failures = 0
         limited_since: float | None = None
+        budgets = self._budgets(endpoint)
         while True:
-            self.stats.count_budget_wait(self.budget.acquire(self.deadline))
+            for budget in budgets:
+                self.stats.count_budget_wait(budget.acquire(self.deadline))
             response, body, failure = self._send(url, params, endpoint)
             status = None if response is None else response.status_code
             if response is not None and status == 429:
-                limited_since = self._rate_limited(response, endpoint, limited_since)
+                limited_since = self._rate_limited(response, endpoint, limited_since, budgets[-1])
                 continue
             if response is not None:
-                self.budget.succeeded()
+                for budget in budgets:
+                    budget.succeeded()
                 if status not in RETRY_STATUSES:
                     return self._parse(response, body, endpoint)
             what = failure or f"HTTP {status}"
@@ -179,15 +188,25 @@ class AnalyticsApiClient:
             self.stats.count_retry(delay)
             self.clock.sleep(delay)
 
+    def _budgets(self, endpoint: str) -> list[RateBudget]:
+        """The key's budget, and for a quota endpoint its own budget after it (the one a 429
+        there teaches)."""
+        if not endpoint.endswith(QUOTA_ENDPOINTS):
+            return [self.budget]
+        if self._quota_budget is None:
+            store = open_store(self.settings, self.clock, scope="quota")
+            self._quota_budget = RateBudget(store, None, self.clock)
+        return [self.budget, self._quota_budget]
+
     def _rate_limited(
-        self, response: requests.Response, endpoint: str, since: float | None
+        self, response: requests.Response, endpoint: str, since: float | None, budget: RateBudget
     ) -> float:
-        """Learn from a 429 and pause the key; fail only past the deadline. Returns when
-        this request was first refused."""
+        """Learn from a 429 in `budget` and pause its consumers; fail only past the deadline.
+        Returns when this request was first refused."""
         self.stats.count_rate_limited()
         now = self.clock.monotonic()
         since = now if since is None else since
-        learned = self.budget.rate_limited(
+        learned = budget.rate_limited(
             response.headers, self.settings.backoff_factor, self.settings.max_retry_delay
         )
         timeout = self.settings.rate_limit_timeout
@@ -203,15 +222,17 @@ class AnalyticsApiClient:
         told = (learned.rate, learned.source)
         if told != self._told:
             self._told = told
+            which = "every request on this key" if budget is self.budget else f"GET {endpoint}"
             pacing = (
-                f"every request on this key is now paced to {learned.rate:g} requests/s "
+                f"{which} is now paced to {learned.rate:g} requests/s "
                 f"(learned from {learned.source})"
                 if learned.rate is not None
                 else "the answer named no rate"
             )
+            who = "the key" if budget is self.budget else endpoint
             self.log.warning(
                 f"GET {endpoint}: HTTP 429, the plan's rate limit: {pacing}; every consumer of "
-                f"the key holds off {learned.retry_in:.1f} s. 429s are waited out, up to "
+                f"{who} holds off {learned.retry_in:.1f} s. 429s are waited out, up to "
                 f"{env_name('rate_limit_timeout')}={timeout:g} s for one request"
             )
         return since

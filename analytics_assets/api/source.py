@@ -21,6 +21,7 @@ from dlt.extract.resource import DltResource
 
 from analytics_assets import constants as c
 from analytics_assets.api.envelopes import unwrap_workspace
+from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.jobs import JobRef, StoredJobs, is_successful, jobs_fingerprint
 from analytics_assets.api.reads import Reader, fetch_jobs, fetch_workflows, iter_job_results
 from analytics_assets.api.results import StagedRows
@@ -73,8 +74,19 @@ def analytics_source(
 
     @dlt.resource(name=c.WORKSPACE, primary_key="name", write_disposition="merge")
     def workspace() -> Iterator[dict[str, Any]]:
-        """The API workspace: plan, quota and billing period (one row)."""
-        yield unwrap_workspace(reader.client.get_json("/v3/workspace"), "/v3/workspace")
+        """The API workspace: plan, quota and billing period (one row).
+
+        Its endpoint may have the vendor's far stricter quota limit: one that stays 429 past
+        the timeout loads no row (the last one stands) rather than failing the other tables.
+        """
+        try:
+            body = reader.client.get_json("/v3/workspace")
+        except AnalyticsApiError as exc:
+            if exc.status != 429:
+                raise
+            reader.log.warning(f"{exc}; the workspace row of the last load stands")
+            return
+        yield unwrap_workspace(body, "/v3/workspace")
 
     @dlt.resource(name=c.WORKFLOWS, primary_key="uid", write_disposition="merge")
     def workflows() -> Iterator[list[dict[str, Any]]]:

@@ -18,6 +18,13 @@ from pydantic import Field
 from analytics_assets import constants as c
 from analytics_assets.api.jobs import StoredJobs
 from analytics_assets.api.source import analytics_source, job_results_source
+from analytics_assets.defs.attention import (
+    attention_specs,
+    check_failed_jobs,
+    check_quota,
+    check_schema_change,
+    columns_before,
+)
 from analytics_assets.defs.run import AssetRun
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.pipelines import make_pipeline
@@ -53,11 +60,13 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
     pipeline = make_pipeline(None, layout=names.layout)
 
     def multi(name: str, source: DltSource, partitioned: bool) -> Any:
+        tables = list(source.selected_resources)
         return multi_asset(
             name=names.op(name),
             specs=build_dlt_asset_specs(
                 dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=wiring.translator
             ),
+            check_specs=attention_specs(wiring, *tables),
             can_subset=True,
             partitions_def=wiring.partitions_def if partitioned else None,
             backfill_policy=BACKFILL_POLICY if partitioned else None,
@@ -71,15 +80,23 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
         with AssetRun(context, wiring) as run:
             source = analytics_source(reader=run.reader()).with_resources(c.WORKSPACE, c.WORKFLOWS)
             seen: list[str] = []
+            workspace_rows: list[dict] = []
 
             def remember(row: dict) -> dict:
                 seen.append(row["uid"])
                 return row
 
+            def keep(row: dict) -> dict:  # quota_forecast reads the row just loaded
+                workspace_rows.append(row)
+                return row
+
             if c.WORKFLOWS in source.selected_resources:
                 source.resources[c.WORKFLOWS].add_map(remember)
+            if c.WORKSPACE in source.selected_resources:
+                source.resources[c.WORKSPACE].add_map(keep)
             yield from run.load(source)
             run.register_workflows(seen)
+            yield from check_quota(run, workspace_rows)
 
     @multi("workflow_jobs", analytics_source().with_resources(c.JOBS, c.SUCCESSFUL_JOBS), True)
     def workflow_jobs_assets(context: AssetExecutionContext, config: JobsConfig) -> Iterator[Any]:
@@ -97,6 +114,7 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             reader = run.reader(workflows_total=len(run.uids))
             source = analytics_source(workflow_uids=run.uids, reader=reader, stored_jobs=held)
             yield from run.load(source.with_resources(c.JOBS, c.SUCCESSFUL_JOBS))
+            yield from check_failed_jobs(run)
             context.log.info(f"{held.unchanged} listed job(s) unchanged since the last load")
 
     @multi("job_results", job_results_source(), True)
@@ -114,10 +132,12 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             context.log.info(
                 f"{run.scope}: {len(successful)} successful job(s), {len(pending)} to fetch"
             )
+            before = columns_before(run)
             if not pending:
                 yield run.nothing_to_load(c.JOB_RESULTS)
-                return
-            reader = run.reader(jobs_total=len(pending))
-            yield from run.load(job_results_source(pending, reader=reader))
+            else:
+                reader = run.reader(jobs_total=len(pending))
+                yield from run.load(job_results_source(pending, reader=reader))
+            yield from check_schema_change(run, before)
 
     return [workspace_assets, workflow_jobs_assets, job_results_assets]

@@ -59,6 +59,10 @@ class Names:
     def check(self) -> str:
         return self._named("successful_jobs_filter")
 
+    def attention(self, check: str) -> str:
+        """The name of one of the non-blocking attention checks (`quota_forecast`, ...)."""
+        return self._named(check)
+
     @property
     def api_resource(self) -> str:
         """The resource key of this instance's `AnalyticsApiResource`."""

@@ -165,9 +165,10 @@ def _evaluate(
         tick.share_with_runs(interval)
     requests: list[RunRequest] = []
     list_digest = _digest(sorted(uids))
-    # Requested when the list changed, and at least every half freshness window, so that a
-    # quiet workspace's assets stay fresh (their plan and quota change anyway).
-    stale = wiring.refresh_ticks(interval) <= state.tick - state.workspace_tick
+    # Requested when the list changed, and at least every workspace refresh period (and half
+    # freshness window), so that quota_forecast stays current and a quiet workspace fresh.
+    period = math.ceil(tick.client.settings.sensor_workspace_refresh_seconds / interval)
+    stale = min(wiring.refresh_ticks(interval), period) <= state.tick - state.workspace_tick
     if list_digest != state.workflows_digest or stale:
         key = f"workflows:{list_digest}" + (f":{state.tick}" if stale else "")
         requests.append(RunRequest(run_key=key, job_name=names.workspace_job))

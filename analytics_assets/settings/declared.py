@@ -130,6 +130,13 @@ class ApiSettings:
         100,
         check=at_least(1),
     )
+    sensor_workspace_refresh_seconds: float = setting(
+        "ANALYTICS_SENSOR_WORKSPACE_REFRESH_SECONDS",
+        "the sensor requests a workspace load (quota_forecast) at least this often, besides "
+        "when the workflow list changes",
+        3600.0,
+        check=positive,
+    )
 
     def __post_init__(self) -> None:
         check_declared(self)

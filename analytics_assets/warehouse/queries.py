@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from analytics_assets import constants as c
@@ -68,3 +69,55 @@ def missing_jobs(warehouse: WarehouseReader, partitions: list[str]) -> list[str]
     if successful is not None:
         sql += f" AND uid NOT IN (SELECT uid FROM {successful})"
     return [row[0] for row in warehouse.rows(sql + " ORDER BY uid", *partitions)]
+
+
+@dataclass(frozen=True)
+class LatestJob:
+    """The most recent job of a workflow, as the warehouse holds it."""
+
+    uid: str
+    status: str | None
+    error_message: str | None
+    time: str | None  # ISO: its scheduled time, else its start time
+
+
+def latest_jobs(warehouse: WarehouseReader, workflow_uids: list[str]) -> dict[str, LatestJob]:
+    """Per workflow, its job with the latest scheduled_time (else start_time)."""
+    jobs = warehouse.table(c.JOBS)
+    if jobs is None or not workflow_uids:
+        return {}
+    columns = warehouse.columns(c.JOBS)
+    # dlt creates a column with its first non-null value: a table may lack any of these.
+    times = [name for name in ("scheduled_time", "start_time") if name in columns]
+    when = f"coalesce({', '.join(times)}, NULL)" if times else "NULL"
+    error = "error_message" if "error_message" in columns else "NULL"
+    sql = (
+        f"SELECT workflow_uid, uid, status, error_message, latest_at FROM (SELECT workflow_uid, uid, "
+        f"status, {error} AS error_message, {when} AS latest_at, ROW_NUMBER() OVER (PARTITION BY "
+        f"workflow_uid ORDER BY {when} DESC NULLS LAST, uid DESC) AS job_rank FROM {jobs} "
+        f"WHERE {in_clause(workflow_uids)}) AS ranked WHERE job_rank = 1"
+    )
+    return {
+        row[0]: LatestJob(row[1], row[2], row[3], _iso(row[4]))
+        for row in warehouse.rows(sql, *workflow_uids)
+    }
+
+
+def partitions_filling(
+    warehouse: WarehouseReader, workflow_uids: list[str], columns: list[str]
+) -> set[str]:
+    """The workflows whose job_results rows hold a value in any of `columns`."""
+    table = warehouse.table(c.JOB_RESULTS)
+    if table is None or not columns or not workflow_uids:
+        return set()
+    filled = " OR ".join(f"{warehouse.quoted(name)} IS NOT NULL" for name in columns)
+    sql = (
+        f"SELECT DISTINCT workflow_uid FROM {table} WHERE {in_clause(workflow_uids)} AND ({filled})"
+    )
+    return {row[0] for row in warehouse.rows(sql, *workflow_uids)}
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -33,6 +33,25 @@ class WarehouseReader:
         sql += "table_schema = %s AND table_name = %s"
         return bool(self.rows(sql, *params, schema, table))
 
+    def columns(self, name: str) -> dict[str, str]:
+        """The columns of table `name` and their warehouse types ({} until it exists)."""
+        if not self._has_dataset:
+            return {}
+        client = self._client
+        catalog, schema, (table,) = client._get_information_schema_components(name)
+        sql = (
+            f"SELECT column_name, data_type FROM "
+            f"{client._qualify_info_schema_table_name('COLUMNS')} WHERE "
+        )
+        params = [catalog] if catalog is not None else []
+        sql += "table_catalog = %s AND " if catalog is not None else ""
+        sql += "table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+        return {str(n): str(t).lower() for n, t in self.rows(sql, *params, schema, table)}
+
+    def quoted(self, column: str) -> str:
+        """A column name quoted for the destination's SQL."""
+        return str(self._client.escape_column_name(column))
+
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with self._client.execute_query(sql, *params) as cursor:
             return [tuple(row) for row in cursor.fetchall()]

@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
         help="plan limit: R requests/s per API key, a token bucket with a one-second burst; "
         "over it the API answers 429 with Retry-After (default: no limit)",
     )
+    p.add_argument(
+        "--workspace-rate-limit",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        help="a separate, stricter limit on /v3/workspace (its own bucket per key), as the "
+        "vendor's quota endpoint has (default: the plan limit)",
+    )
     return p
 
 
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         latency_seconds=args.latency_ms / 1000,
         rate_limit=args.rate_limit,
+        workspace_rate_limit=args.workspace_rate_limit,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -64,6 +64,7 @@ class SimulatedData:
         self._variant: dict[str, int] = {}  # workflow_uid -> which key set its rows use
         self._job_index: dict[str, dict] = {}
         self._force_duplicate: str | None = None
+        self._result_fields: dict[str, dict] = {}  # job_uid -> fields its rows gain or change
         self._accounts = [new_uuid(self._rng) for _ in range(3)]
         self.workspace = make_workspace(self._rng)
         self.workflows: list[dict] = []
@@ -151,6 +152,8 @@ class SimulatedData:
                     self.duplicate_rate,
                     force_duplicate=job_uid == self._force_duplicate,
                 )
+                if job_uid in self._result_fields:
+                    rows = rowgen.reshaped(rows, self._result_fields[job_uid])
                 self._rows[job_uid] = rows
             return rows
 
@@ -241,16 +244,32 @@ class SimulatedData:
                 *(f"/v3/jobs/{j['uid']}/results" for j in jobs),
             )
 
+    def set_workspace(self, **fields) -> dict:
+        """Change the workspace row (quota, billing period), e.g. to factories.quota_workspace."""
+        with self.lock:
+            self.workspace.update(fields)
+            self.touch("/v3/workspace")
+            return self.workspace
+
     def add_job(
-        self, workflow_uid: str, status: str = "finished", total_row_count: int | None = 5, **fields
+        self,
+        workflow_uid: str,
+        status: str = "finished",
+        total_row_count: int | None = 5,
+        result_fields: dict | None = None,
+        **fields,
     ) -> dict:
-        """Append a job scheduled after every generated one; successful jobs get results."""
+        """Append a job scheduled after every generated one; successful jobs get results,
+        every row updated with `result_fields` (a workflow whose steps were edited)."""
         with self.lock:
             wf = self.workflow(workflow_uid)
             if wf is None:
                 raise KeyError(workflow_uid)
             scheduled = ANCHOR + dt.timedelta(minutes=self.version + 1)
             job = self._new_job(wf, status, total_row_count, scheduled, **fields)
+            if result_fields:
+                self._result_fields[job["uid"]] = dict(result_fields)
+                self._rows.pop(job["uid"], None)
             self.touch(f"/v3/workflows/{workflow_uid}/jobs", f"/v3/jobs/{job['uid']}/results")
             return job
 

@@ -16,6 +16,7 @@ _ERRORS = {
     "shutdown": "Technical error: the automation crashed, our team has been notified.",
     "warning": "Your LinkedIn cookie is invalid or expired. Please reconnect your account.",
     "stopped": "Stopped by user.",
+    "paused": "Integration error: the CRM integration is disconnected. Reconnect it to resume.",
 }
 _WORKFLOW_NAMES = (
     "Extract LinkedIn Profiles from Search",
@@ -64,6 +65,32 @@ def make_workspace(rng: random.Random) -> dict:
         "tasks_left": 10000 - used,
         "current_month_start": "2024-11-01T00:00:00+00:00",
         "current_month_end": "2024-11-30T23:59:59+00:00",
+    }
+
+
+# Workspace rows a quota forecast meets over a month, at day `day` of a 30-day period.
+QUOTA_SCENARIOS = ("early_high_burn", "late_low_burn", "exhausted", "null_fields", "future_period")
+
+
+def quota_workspace(scenario: str, now: dt.datetime, tasks_max: int = 10000) -> dict:
+    """A workspace row as the API would send it at `now` in one of QUOTA_SCENARIOS:
+    early_high_burn (day 5, 40% used), late_low_burn (day 25, 30% used), exhausted (day 20,
+    nothing left), null_fields (no period, no quota) or future_period (starts in 3 days)."""
+    day = {"early_high_burn": 5, "late_low_burn": 25, "exhausted": 20, "future_period": -3}
+    share = {"early_high_burn": 0.4, "late_low_burn": 0.3, "exhausted": 1.0, "future_period": 0}
+    row = {"name": "Acme Growth Team", "email": "ops@acme.example", "plan_name": "Growth"}
+    if scenario == "null_fields":
+        nulls = ("tasks_max", "tasks_used", "tasks_left", "current_month_start")
+        return {**row, **dict.fromkeys(nulls), "current_month_end": None}
+    start = now - dt.timedelta(days=day[scenario])
+    used = round(tasks_max * share[scenario])
+    return {
+        **row,
+        "tasks_max": tasks_max,
+        "tasks_used": used,
+        "tasks_left": tasks_max - used,
+        "current_month_start": _iso(start),
+        "current_month_end": _iso(start + dt.timedelta(days=30)),
     }
 
 

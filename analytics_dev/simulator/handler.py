@@ -129,7 +129,7 @@ class SimHandler(BaseHTTPRequestHandler):
         if sim.project_id is not None and self.headers.get("x-project-id") != sim.project_id:
             return _error(403, "header", path), ()
         # After auth: a request the API refuses to identify must not spend the key's tokens.
-        verdict = sim._take_token(key)
+        verdict = sim._take_token(key, path)
         if verdict is None:
             return None, ()
         if verdict.allowed:
@@ -218,7 +218,8 @@ def _control(sim: ApiSimulator, method: str, path: str, body: bytes) -> Response
             sim.add_fault(FaultRule.from_json(payload))
             return ok({"ok": True})
         if (method, path) == ("POST", "/_sim/config"):
-            for name in ("envelope", "next_style", "page_size", "rate_limit"):
+            settable = ("envelope", "next_style", "page_size", "rate_limit", "workspace_rate_limit")
+            for name in settable:
                 if name in payload:
                     setattr(sim, name, payload[name])
             return ok({"ok": True})

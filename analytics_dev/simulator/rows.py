@@ -171,3 +171,8 @@ def generate_rows(
 def as_dicts(rows: list[str]) -> list[dict]:
     """Parse compact JSON rows into fresh dicts (fresh, so callers may mutate them freely)."""
     return json.loads("[" + ",".join(rows) + "]")
+
+
+def reshaped(rows: list[str], fields: dict) -> list[str]:
+    """Rows with `fields` set in each: new keys, or new values (and types) for existing ones."""
+    return [json.dumps({**row, **fields}, separators=(",", ":")) for row in as_dicts(rows)]

@@ -26,6 +26,8 @@ from analytics_dev.simulator.render import (
     render,
 )
 
+WORKSPACE_PATH = "/v3/workspace"
+
 
 def _fresh_stats() -> dict:
     return {
@@ -54,6 +56,7 @@ class ApiSimulator:
         cache_max_bytes: int = 1 << 30,
         latency_seconds: float = 0.0,
         rate_limit: float | None = None,
+        workspace_rate_limit: float | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the simulator binds to loopback (127.0.0.1) only")
@@ -70,6 +73,8 @@ class ApiSimulator:
         self._buckets: dict[str | None, tuple[float, float]] = {}  # key -> (tokens, clock)
         self._clock: Callable[[], float] = time.monotonic  # tests may substitute a frozen clock
         self.rate_limit = rate_limit  # requests per second per API key; None: unlimited
+        # The vendor's quota endpoint has its own, far stricter limit: a bucket of its own.
+        self.workspace_rate_limit = workspace_rate_limit
         self._records: list[RequestRecord] = []
         self._faults: list[list] = []  # [rule, remaining uses]
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
@@ -225,13 +230,33 @@ class ApiSimulator:
         with self._lock:
             self._buckets.clear()
 
-    def _take_token(self, key: str | None) -> RateVerdict | None:
-        """Take one token from ``key``'s bucket (None: no limit is set, nothing to take)."""
+    @property
+    def workspace_rate_limit(self) -> float | None:
+        return self._workspace_rate_limit
+
+    @workspace_rate_limit.setter
+    def workspace_rate_limit(self, value: float | None) -> None:
+        ok = value is None or (
+            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        )
+        if not ok or (value is not None and not math.isfinite(value)):
+            raise ValueError("workspace_rate_limit must be None or a finite number > 0")
         with self._lock:
-            rate = self._rate_limit
+            self._workspace_rate_limit = None if value is None else float(value)
+            self._buckets.clear()
+
+    def _take_token(self, key: str | None, path: str = "") -> RateVerdict | None:
+        """Take one token from ``key``'s bucket (None: no limit is set, nothing to take);
+        /v3/workspace takes from its own bucket when `workspace_rate_limit` is set."""
+        with self._lock:
+            rate, bucket = self._rate_limit, key
+            if path == WORKSPACE_PATH and self._workspace_rate_limit is not None:
+                rate, bucket = self._workspace_rate_limit, f"{key}\0workspace"
             if rate is None:
                 return None
-            verdict, self._buckets[key] = take_token(self._buckets.get(key), rate, self._clock())
+            verdict, self._buckets[bucket] = take_token(
+                self._buckets.get(bucket), rate, self._clock()
+            )
             if not verdict.allowed:
                 self._stats["rate_limited"] += 1
             return verdict
