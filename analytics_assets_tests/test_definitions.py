@@ -54,7 +54,9 @@ def test_check_sensor_and_jobs_are_pinned():
     }
     assert partitioned == {"successful_jobs_filter", "failed_jobs", "column_schema_change"}
     assert {
-        spec.partitions_def.name for spec in checks.values() if spec.partitions_def is not None
+        spec.partitions_def.name
+        for spec in checks.values()
+        if isinstance(spec.partitions_def, DynamicPartitionsDefinition)
     } == {"workflow_uids"}
     assert [s.name for s in defs.sensors or []] == ["workflow_refresh_sensor"]
     sensor = list(defs.sensors or [])[0]

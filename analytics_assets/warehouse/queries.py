@@ -92,10 +92,11 @@ def latest_jobs(warehouse: WarehouseReader, workflow_uids: list[str]) -> dict[st
     when = f"coalesce({', '.join(times)}, NULL)" if times else "NULL"
     error = "error_message" if "error_message" in columns else "NULL"
     sql = (
-        f"SELECT workflow_uid, uid, status, error_message, latest_at FROM (SELECT workflow_uid, uid, "
-        f"status, {error} AS error_message, {when} AS latest_at, ROW_NUMBER() OVER (PARTITION BY "
-        f"workflow_uid ORDER BY {when} DESC NULLS LAST, uid DESC) AS job_rank FROM {jobs} "
-        f"WHERE {in_clause(workflow_uids)}) AS ranked WHERE job_rank = 1"
+        "SELECT workflow_uid, uid, status, error_message, latest_at FROM ("
+        f"SELECT workflow_uid, uid, status, {error} AS error_message, {when} AS latest_at, "
+        f"ROW_NUMBER() OVER (PARTITION BY workflow_uid ORDER BY {when} DESC NULLS LAST, "
+        f"uid DESC) AS job_rank FROM {jobs} WHERE {in_clause(workflow_uids)}"
+        ") AS ranked WHERE job_rank = 1"
     )
     return {
         row[0]: LatestJob(row[1], row[2], row[3], _iso(row[4]))
