@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -39,11 +39,14 @@ class Reader:
         client: AnalyticsApiClient | None = None,
         progress: Progress | None = None,
         arrow: bool = True,
+        column_types: Mapping[str, str] | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self.progress = progress
         self.arrow = arrow  # False: result pages as dicts (dlt's slower, fully general path)
+        # job_results' column types in the warehouse: a page that retypes one goes as dicts.
+        self.column_types = column_types or {}
 
     @property
     def client(self) -> AnalyticsApiClient:
@@ -154,10 +157,10 @@ def iter_job_results(
         if progress:
             progress.page_loaded(str(job["uid"]), len(page))
         if len(batch) >= BATCH_ROWS:
-            yield _item(batch, arrow)
+            yield _item(batch, arrow, reader.column_types)
             batch = []
     if batch:
-        yield _item(batch, arrow)
+        yield _item(batch, arrow, reader.column_types)
     if staged.repeated > repeated:
         log.warning(
             f"{staged.repeated - repeated} result row(s) repeated a job_result_id their job had "
@@ -165,6 +168,8 @@ def iter_job_results(
         )
 
 
-def _item(records: list[dict[str, Any]], arrow: bool) -> list[dict[str, Any]] | pa.Table:
-    table = page_table(records) if arrow else None
+def _item(
+    records: list[dict[str, Any]], arrow: bool, column_types: Mapping[str, str]
+) -> list[dict[str, Any]] | pa.Table:
+    table = page_table(records, column_types) if arrow else None
     return table if table is not None else records

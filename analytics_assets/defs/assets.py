@@ -137,6 +137,7 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
                 yield run.nothing_to_load(c.JOB_RESULTS)
             else:
                 reader = run.reader(jobs_total=len(pending))
+                reader.column_types = before
                 yield from run.load(job_results_source(pending, reader=reader))
             yield from check_schema_change(run, before)
 

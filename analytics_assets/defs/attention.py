@@ -41,6 +41,8 @@ SCHEMA_CHANGE = "column_schema_change"
 # A job that ended so produces nothing until someone acts (the vendor's job statuses).
 FAILED_STATUSES = ("shutdown", "warning", "paused")
 # dlt keeps a column whose type changed and adds `<column>__v_<type>` for the new values.
+# The severity of every evaluation, passed ones too: these checks warn, they never block.
+WARN = AssetCheckSeverity.WARN
 VARIANT = re.compile(r"^(?P<base>.+)__v_(?P<type>\w+)$")
 
 
@@ -115,9 +117,7 @@ def check_failed_jobs(run: AssetRun) -> Iterator[Any]:
 
 
 def columns_before(run: AssetRun) -> dict[str, str]:
-    """The columns of job_results before this run's load ({} when the check is not run)."""
-    if _key(run, c.JOB_RESULTS, SCHEMA_CHANGE) not in run.context.selected_asset_check_keys:
-        return {}
+    """The columns of job_results and their types before this run's load."""
     return run.query(lambda warehouse: warehouse.columns(c.JOB_RESULTS))
 
 
@@ -173,7 +173,9 @@ class SchemaChange:
         }
         if not changed:
             what = "this load changed no column" if compared else "first load of job_results"
-            return AssetCheckResult(passed=True, metadata=metadata, description=f"{what}.")
+            return AssetCheckResult(
+                passed=True, severity=WARN, metadata=metadata, description=f"{what}."
+            )
         parts = [
             f"{label}: {', '.join(items)}"
             for label, items in (
@@ -196,7 +198,7 @@ class SchemaChange:
 
 def _failed_job(job: LatestJob | None) -> AssetCheckResult:
     if job is None:
-        return AssetCheckResult(passed=True, description="The workflow has no jobs.")
+        return AssetCheckResult(passed=True, severity=WARN, description="The workflow has no jobs.")
     metadata = {
         "job_uid": MetadataValue.text(job.uid),
         "status": MetadataValue.text(job.status or ""),
@@ -205,9 +207,12 @@ def _failed_job(job: LatestJob | None) -> AssetCheckResult:
     }
     if job.status not in FAILED_STATUSES:
         return AssetCheckResult(
-            passed=True, metadata=metadata, description=f"Latest job {job.uid}: {job.status}."
+            passed=True,
+            severity=WARN,
+            metadata=metadata,
+            description=f"Latest job {job.uid}: {job.status}.",
         )
-    reason = f": {job.error_message}" if job.error_message else ""
+    reason = f": {job.error_message.rstrip('.')}" if job.error_message else ""
     return AssetCheckResult(
         passed=False,
         severity=AssetCheckSeverity.WARN,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from analytics_assets import constants as c
@@ -121,4 +122,6 @@ def partitions_filling(
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    if isinstance(value, datetime):  # DuckDB answers in the session's time zone
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    return str(value)
