@@ -5,13 +5,26 @@ the simulator over HTTP, real DuckDB, real Dagster in-process, on the definition
 from datetime import UTC, datetime
 
 import pytest
-from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey
+from dagster import (
+    AssetCheckKey,
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterInstance,
+    build_sensor_context,
+)
 
+from analytics_assets.api.budget_stores import open_store
+from analytics_assets.defs.factory import build_definitions
+from analytics_assets.settings import ApiSettings
 from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import (
+    API_KEY,
     evaluations,
     fetch,
+    http,
     load_everything,
+    make_defs,
+    resource_for,
     run_partition,
     run_partition_range,
     run_workspace,
@@ -270,3 +283,102 @@ def _schema_evaluations(instance) -> list:
     key = AssetCheckKey(AssetKey("job_results"), "column_schema_change")
     history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
     return [r.event.dagster_event.event_specific_data for r in history]
+
+
+# ------------------------------------------------- the workspace endpoint's own rate limit
+QUOTA_RATE = 5 / 60  # the vendor's quota endpoint on a trial plan: 5 requests per minute
+
+
+def test_a_429_on_workspace_is_learned_by_its_own_budget_not_the_keys(
+    defs, instance, simulator, api_resource, clock
+):
+    simulator.workspace_rate_limit = QUOTA_RATE
+    simulator._clock = clock.monotonic  # the fake clock's waits refill the simulator's bucket
+    assert run_workspace(defs, instance).success
+    result = run_workspace(defs, instance)  # its workspace request is answered 429 first
+    assert result.success
+    assert clock.sleeps == [12.0]  # the Retry-After, then the request went through
+    assert simulator.request_count("/v3/workspace") == 3
+    settings = api_resource.settings()
+    assert open_store(settings, clock).read().rate is None  # the key's budget learned nothing
+    assert open_store(settings, clock, scope="quota").read().rate == pytest.approx(QUOTA_RATE)
+    workflows = result.asset_materializations_for_node("analytics_workspace_assets")
+    limits = {m.asset_key.path[-1]: m.metadata["api_rate_limit"].value for m in workflows}
+    assert limits["workflows"] == "none (unthrottled until the API answers 429)"
+    (evaluation,) = evaluations(result, "quota_forecast")
+    assert evaluation.description.startswith("No forecast: the billing period ended")
+
+
+def test_a_workspace_endpoint_that_stays_429_loads_no_row_and_fails_nothing(
+    instance, simulator, sim_data, duckdb_path, clock
+):
+    defs = make_defs(
+        resource_for(simulator.base_url, duckdb_path, rate_limit_timeout=30), clock=clock
+    )
+    assert run_workspace(defs, instance).success
+    simulator.data.add_workflow(uid="wf-added-while-limited")
+    simulator.workspace_rate_limit = QUOTA_RATE  # on the real clock: no new token for 12 s
+    assert http(f"{simulator.base_url}/v3/workspace", key=API_KEY)[0] == 200  # spends it
+    result = run_workspace(defs, instance)
+    assert result.success
+    assert "wf-added-while-limited" in instance.get_dynamic_partitions("workflow_uids")
+    assert fetch(duckdb_path, "SELECT count(*) FROM analytics.workflows") == [
+        (len(sim_data.workflows),)
+    ]
+    (evaluation,) = evaluations(result, "quota_forecast")
+    assert (evaluation.passed, evaluation.description) == (
+        True,
+        "No forecast: this run loaded no workspace row (see its log: a /v3/workspace that "
+        "stays rate limited keeps the last row).",
+    )
+    assert clock.sleeps == [12.0, 12.0, 12.0]  # Retry-After, until the 30 s timeout
+
+
+# ------------------------------------------------------------------------------ the sensor
+def test_the_sensor_requests_a_workspace_load_every_refresh_period_not_every_tick(
+    simulator, duckdb_path
+):
+    resource = resource_for(simulator.base_url, duckdb_path, sensor_workspace_refresh_seconds=900)
+    defs = make_defs(resource, sensor_interval_seconds=300, clock=FakeClock())
+    sensor = defs.resolve_sensor_def("workflow_refresh_sensor")
+    cursor, workspace_runs = None, []
+    with DagsterInstance.ephemeral() as instance:
+        for _ in range(7):
+            context = build_sensor_context(
+                instance=instance, cursor=cursor, resources=dict(defs.resources or {})
+            )
+            result = sensor(context)
+            cursor = result.cursor  # type: ignore[union-attr]
+            workspace_runs.append(
+                [r.run_key for r in result.run_requests or [] if r.job_name == "workspace_job"]  # type: ignore[union-attr]
+            )
+    digest = workspace_runs[0][0]
+    assert workspace_runs == [[digest], [], [], [f"{digest}:4"], [], [], [f"{digest}:7"]]
+    assert ApiSettings.__dataclass_fields__["sensor_workspace_refresh_seconds"].default == 3600
+
+
+# ------------------------------------------------------------------- a component instance
+def test_a_prefixed_instance_evaluates_its_prefixed_checks(
+    instance, simulator, sim_data, duckdb_path
+):
+    sim_data.set_workspace(**quota_workspace("exhausted", _now(FakeClock())))
+    resource = resource_for(simulator.base_url, duckdb_path)
+    defs = build_definitions("sales", resource=resource, clock=FakeClock())
+    result = defs.resolve_job_def("sales_workspace_job").execute_in_process(instance=instance)
+    assert result.success
+    (evaluation,) = evaluations(result, "sales_quota_forecast")
+    assert evaluation.asset_key == AssetKey(["sales", "workspace"])
+    assert (evaluation.passed, evaluation.severity) == (False, AssetCheckSeverity.ERROR)
+    uid = sim_data.workflows[0]["uid"]
+    result = defs.resolve_job_def("sales_workflow_partition_job").execute_in_process(
+        instance=instance, partition_key=uid
+    )
+    assert result.success
+    names = {
+        (e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()
+    }
+    assert names == {
+        ("sales/jobs", "sales_failed_jobs"),
+        ("sales/successful_jobs", "sales_successful_jobs_filter"),
+        ("sales/job_results", "sales_column_schema_change"),
+    }

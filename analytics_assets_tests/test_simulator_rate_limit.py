@@ -211,3 +211,18 @@ def test_max_in_flight_counts_rate_limited_requests_too(sim: ApiSimulator):
         t.join()
     assert sorted(statuses) == [200, 429, 429, 429]
     assert sim.stats()["max_in_flight"] >= 2  # four requests each held 0.2 s, started together
+
+
+def test_workspace_limit_has_its_own_bucket_and_spares_the_plans(sim: ApiSimulator):
+    sim.rate_limit = 10.0
+    sim.workspace_rate_limit = 5 / 60  # the vendor's trial quota endpoint: 5 per minute
+    assert workspace(sim)[0] == 200
+    status, headers, _ = workspace(sim)
+    assert status == 429
+    assert headers["X-RateLimit-Limit"] == "0.0833333"
+    assert headers["Retry-After"] == "12"
+    # The rest of the API still has its whole bucket of 10.
+    assert [http(f"{sim.base_url}/v3/workflows", key=KEY)[0] for _ in range(10)] == [200] * 10
+    assert http(f"{sim.base_url}/v3/workflows", key=KEY)[0] == 429
+    with pytest.raises(ValueError, match="workspace_rate_limit"):
+        sim.workspace_rate_limit = 0

@@ -39,7 +39,11 @@ def quota_forecast(row: Mapping[str, Any] | None, now: datetime) -> AssetCheckRe
     """The check's result: ERROR when no task is left, WARN when the burn rate exhausts the
     quota before the period ends, else a pass; a pass saying why when it cannot forecast."""
     if row is None:
-        return _unforecast("the API returned no workspace row", {})
+        return _unforecast(
+            "this run loaded no workspace row (see its log: a /v3/workspace that stays rate "
+            "limited keeps the last row)",
+            {},
+        )
     quota = Quota.of(row)
     known = _known(quota)
     if quota.tasks_left == 0:
