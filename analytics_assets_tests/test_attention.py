@@ -312,12 +312,12 @@ def test_a_429_on_workspace_is_learned_by_its_own_budget_not_the_keys(
 def test_a_workspace_endpoint_that_stays_429_loads_no_row_and_fails_nothing(
     instance, simulator, sim_data, duckdb_path, clock
 ):
-    defs = make_defs(
-        resource_for(simulator.base_url, duckdb_path, rate_limit_timeout=30), clock=clock
-    )
+    resource = resource_for(simulator.base_url, duckdb_path, rate_limit_timeout=30)
+    defs, defs_settings = make_defs(resource, clock=clock), resource.settings()
     assert run_workspace(defs, instance).success
     simulator.data.add_workflow(uid="wf-added-while-limited")
-    simulator.workspace_rate_limit = QUOTA_RATE  # on the real clock: no new token for 12 s
+    simulator._clock = lambda: 0.0  # the simulator's time stands still: no token comes back
+    simulator.workspace_rate_limit = QUOTA_RATE
     assert http(f"{simulator.base_url}/v3/workspace", key=API_KEY)[0] == 200  # spends it
     result = run_workspace(defs, instance)
     assert result.success
@@ -331,7 +331,11 @@ def test_a_workspace_endpoint_that_stays_429_loads_no_row_and_fails_nothing(
         "No forecast: this run loaded no workspace row (see its log: a /v3/workspace that "
         "stays rate limited keeps the last row).",
     )
-    assert clock.sleeps == [12.0, 12.0, 12.0]  # Retry-After, until the 30 s timeout
+    # Each 429's Retry-After (12 s), and between them the endpoint's own budget pacing at the
+    # rate it learned (lowered 20% per further 429), until the 30 s timeout: 4 requests.
+    assert clock.sleeps == [12.0, 12.0, 3.302, 12.0, 7.127]
+    assert simulator.request_count("/v3/workspace") == 2 + 4
+    assert open_store(defs_settings, clock).read().rate is None  # the key's budget: untaught
 
 
 # ------------------------------------------------------------------------------ the sensor

@@ -7,7 +7,6 @@ bodies in ``render.py``.
 
 from __future__ import annotations
 
-import math
 import socket
 import threading
 import time
@@ -16,7 +15,7 @@ from collections.abc import Callable
 
 from analytics_dev.simulator.data import SimulatedData
 from analytics_dev.simulator.handler import SimServer
-from analytics_dev.simulator.rate_limit import RateVerdict, take_token
+from analytics_dev.simulator.rate_limit import RateLimit, RateVerdict, bucket_for, take_token
 from analytics_dev.simulator.records import FaultRule, RequestRecord
 from analytics_dev.simulator.render import (
     ENVELOPES,
@@ -25,8 +24,6 @@ from analytics_dev.simulator.render import (
     canonical_path,
     render,
 )
-
-WORKSPACE_PATH = "/v3/workspace"
 
 
 def _fresh_stats() -> dict:
@@ -41,6 +38,10 @@ def _fresh_stats() -> dict:
 
 class ApiSimulator:
     """Serve ``data`` as the Captain Data API v3 on 127.0.0.1 (see the package docstring)."""
+
+    # Requests per second per API key (None: unlimited); /v3/workspace's own, stricter one.
+    rate_limit = RateLimit()
+    workspace_rate_limit = RateLimit()
 
     def __init__(
         self,
@@ -113,24 +114,6 @@ class ApiSimulator:
         if not isinstance(value, int) or value < 1:
             raise ValueError("page_size must be a positive integer")
         self._page_size = value
-
-    @property
-    def rate_limit(self) -> float | None:
-        return self._rate_limit
-
-    @rate_limit.setter
-    def rate_limit(self, value: float | None) -> None:
-        ok = value is None or (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and value > 0
-        )
-        if not ok:
-            raise ValueError("rate_limit must be None or a finite number > 0 (requests/s)")
-        with self._lock:
-            self._rate_limit = None if value is None else float(value)
-            self._buckets.clear()  # a new plan starts every key with a full bucket
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> str:
@@ -230,28 +213,11 @@ class ApiSimulator:
         with self._lock:
             self._buckets.clear()
 
-    @property
-    def workspace_rate_limit(self) -> float | None:
-        return self._workspace_rate_limit
-
-    @workspace_rate_limit.setter
-    def workspace_rate_limit(self, value: float | None) -> None:
-        ok = value is None or (
-            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-        )
-        if not ok or (value is not None and not math.isfinite(value)):
-            raise ValueError("workspace_rate_limit must be None or a finite number > 0")
-        with self._lock:
-            self._workspace_rate_limit = None if value is None else float(value)
-            self._buckets.clear()
-
     def _take_token(self, key: str | None, path: str = "") -> RateVerdict | None:
         """Take one token from ``key``'s bucket (None: no limit is set, nothing to take);
         /v3/workspace takes from its own bucket when `workspace_rate_limit` is set."""
         with self._lock:
-            rate, bucket = self._rate_limit, key
-            if path == WORKSPACE_PATH and self._workspace_rate_limit is not None:
-                rate, bucket = self._workspace_rate_limit, f"{key}\0workspace"
+            rate, bucket = bucket_for(key, path, self.rate_limit, self.workspace_rate_limit)
             if rate is None:
                 return None
             verdict, self._buckets[bucket] = take_token(
