@@ -130,16 +130,17 @@ def test_429s_past_the_deadline_fail_the_run_naming_the_setting_and_the_limit(
     instance, simulator, duckdb_path, clock
 ):
     # An API that refuses every request (another consumer holding the whole plan, say).
-    simulator.add_fault(FaultRule(r"^/v3/workspace$", status=429, retry_after=0.2, times=-1))
+    # (On /v3/workflows: a lasting 429 on /v3/workspace loads no row instead, test_attention.)
+    simulator.add_fault(FaultRule(r"^/v3/workflows$", status=429, retry_after=0.2, times=-1))
     resource = _resource(simulator, duckdb_path, rate_limit_timeout=1.5, max_retry_delay=0.5)
     with pytest.raises(Failure) as caught:
         run_workspace(make_defs(resource, clock=clock), instance)
     text = str(caught.value.description)
-    assert "GET /v3/workspace was answered HTTP 429 (rate limited) for" in text, text
+    assert "GET /v3/workflows was answered HTTP 429 (rate limited) for" in text, text
     assert "past ANALYTICS_API_RATE_LIMIT_TIMEOUT=1.5" in text
     assert "the limit in force: none" in text
     assert API_KEY not in text
     # Waited out, never counted against the 3 retries of 5xx: each Retry-After's 0.2 s until
     # the next pause would end past 1.5 s of fake time (8 pauses, 9 attempts).
     assert clock.sleeps == pytest.approx([0.2] * 8, abs=1e-3)
-    assert simulator.request_count("/v3/workspace") == 9
+    assert simulator.request_count("/v3/workflows") == 9
