@@ -75,3 +75,31 @@ def test_flat_pages_take_the_arrow_path_and_nested_ones_fall_back():
     assert table.to_pylist()[1]["results__first_name"] is None
     assert page_table([record("a", {"skills": ["sql"]})]) is None
     assert page_table([record("a", {"n": 1}), record("b", {"n": "one"})]) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "stored", "column"),
+    [
+        ("500+", "bigint", "results__n__v_text"),  # DuckDB would fail the load casting it
+        (1.5, "BIGINT", "results__n__v_double"),  # it would round it
+        (True, "double", "results__n__v_bool"),
+        (7, "double", "results__n"),  # widened, no change of kind
+        (7, "character varying", "results__n"),  # anything fits text
+        ("x", None, "results__n"),  # a new column
+    ],
+)
+def test_a_page_retyping_a_warehouse_column_goes_to_dlts_variant_column(value, stored, column):
+    from analytics_assets.api.arrow_pages import page_table
+
+    record = {
+        "job_result_id": "a",
+        "job_uid": "j",
+        "workflow_uid": "w",
+        "extracted_at": "2026-11-28T18:59:34+00:00",
+        "results": {"n": value},
+    }
+    types = {"results__n": stored} if stored else {}
+    table = page_table([record], types)
+    assert table is not None
+    assert table.column_names[-1] == column
+    assert table.to_pylist()[0][column] == value
