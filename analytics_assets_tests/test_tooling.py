@@ -55,7 +55,12 @@ def test_dg_list_defs_shows_every_asset_check_job_sensor_and_resource(tool_env):
         "successful_jobs": ["workflows"],
         "job_results": ["successful_jobs"],
     }
-    assert [c["key"] for c in listed["asset_checks"]] == ["successful_jobs:successful_jobs_filter"]
+    assert sorted(c["key"] for c in listed["asset_checks"]) == [
+        "job_results:column_schema_change",
+        "jobs:failed_jobs",
+        "successful_jobs:successful_jobs_filter",
+        "workspace:quota_forecast",
+    ]
     assert sorted(j["name"] for j in listed["jobs"]) == ["workflow_partition_job", "workspace_job"]
     assert [s["name"] for s in listed["sensors"]] == ["workflow_refresh_sensor"]
     assert listed["schedules"] == []
