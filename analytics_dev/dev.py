@@ -145,7 +145,7 @@ def _dagster_command(port: int) -> list[str]:
 
 
 def _start_services(
-    children: Supervisor, api: ConfiguredApi | None, port: int, workflows: int
+    children: Supervisor, api: ConfiguredApi | None, port: int, workflows: int, root: Path
 ) -> None:
     """The simulator (unless an API is configured), then Dagster; one line per service."""
     # dg warns when the venv it runs from is not the activated one; it is, in effect.
@@ -157,20 +157,21 @@ def _start_services(
     else:
         print(f"make dev: using the API at {api.base_url} (from {api.origin}); no simulator")
     print(f"make dev: starting Dagster; the UI will be at http://{HOST}:{port}", flush=True)
-    children.start("dagster", _dagster_command(port), stop_signal=signal.SIGINT, cwd=ROOT, env=env)
+    children.start("dagster", _dagster_command(port), stop_signal=signal.SIGINT, cwd=root, env=env)
 
 
-def serve(port: int, workflows: int) -> int:
-    """Decide the API, start the simulator if it is the one, then `dg dev` on `port`; run
-    until SIGINT, SIGTERM or SIGHUP (then stop everything, exit 0) or a child's exit."""
+def serve(port: int, workflows: int, root: Path = ROOT) -> int:
+    """Decide the API, start the simulator if it is the one, then `dg dev` on `port` in the
+    project at `root`; run until SIGINT, SIGTERM or SIGHUP (then stop everything, exit 0) or
+    a child's exit."""
     os.environ.setdefault("DAGSTER_HOME", str(ROOT / "dagster_home"))
     if not port_free(port):
         raise DevRefused(f"make dev: port {port} is in use; pick another: make dev PORT=3100")
-    api = configured_api()
+    api = configured_api(root)
     ready = f"make dev: the UI is ready at http://{HOST}:{port} (Ctrl-C or SIGTERM stops it)"
     with Supervisor() as children:
         try:
-            _start_services(children, api, port, workflows)
+            _start_services(children, api, port, workflows, root)
             return children.wait(ready=lambda: webserver_answers(port), ready_message=ready)
         except Stopped:
             return 0
