@@ -95,49 +95,96 @@ def _alive(procs: list[psutil.Process]) -> list[str]:
     return left
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_make_dev_in_the_background_stops_on_a_signal_leaving_no_process(tmp_path, stop):
-    assert not (ROOT / ".env").exists(), "move the repo's .env away: make dev would serve its API"
-    port = free_port()
+def _start_dev(tmp_path: Path, env: dict[str, str], port: int, **popen) -> subprocess.Popen:
     log = tmp_path / "dev.log"
-    env = subprocess_env(
-        make_home(tmp_path), ANALYTICS_DUCKDB_PATH=str(tmp_path / "w.duckdb"), NO_COLOR="1"
-    )
     cmd = [sys.executable, "-m", "analytics_dev.demo", "--serve", "--port", str(port)]
     with log.open("w") as out:
-        # No TTY, its own session, SIGINT and SIGTERM inherited as ignored: the hardest start.
-        dev = subprocess.Popen(
+        return subprocess.Popen(
             [*cmd, "--workflows", "2"],
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_ignore_stop_signals,
+            **popen,
         )
+
+
+def _stop_dev(dev: subprocess.Popen, stop: int, log: Path) -> None:
+    """Send `stop` once the UI answers; it must exit 0 leaving none of its processes alive."""
     try:
-        wait_for(
-            lambda: f"the UI is ready at http://127.0.0.1:{port}" in log.read_text(),
-            180,
-            "the webserver to answer",
-            [log],
-        )
         descendants = psutil.Process(dev.pid).children(recursive=True)
-        names = " ".join(" ".join(p.cmdline()) for p in descendants)
-        assert "analytics_dev.simulator" in names and "dagster_webserver" in names, names
-        assert "dagster._daemon" in names and "code-server" in names, names
-        printed = log.read_text()
-        _assert_exports_reach_the_simulator(printed)
         dev.send_signal(stop)
         assert dev.wait(timeout=120) == 0, log.read_text()[-3000:]
         assert _alive(descendants) == [], log.read_text()[-3000:]
-        assert not [w for w in WARNINGS if w in log.read_text()], log.read_text()[-3000:]
+        # Dagster shut down on its own: the supervisor's kill is a backstop, not the way out.
+        assert "Dagster services shut down." in log.read_text()
+        assert "did not stop" not in log.read_text()
+        assert [w for w in WARNINGS if w in log.read_text()] == [], log.read_text()[-3000:]
     finally:
         if dev.poll() is None:  # the test failed: leave nothing behind either
             for proc in [psutil.Process(dev.pid), *psutil.Process(dev.pid).children(True)]:
                 proc.kill()
             dev.wait()
+
+
+def _wait_ready(log: Path, port: int) -> str:
+    ready = f"the UI is ready at http://127.0.0.1:{port}"
+    wait_for(lambda: ready in log.read_text(), 180, "the webserver to answer", [log])
+    return log.read_text()
+
+
+def _command_lines(pid: int) -> str:
+    return " ".join(" ".join(p.cmdline()) for p in psutil.Process(pid).children(recursive=True))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_make_dev_in_the_background_stops_on_a_signal_leaving_no_process(tmp_path, stop):
+    assert not (ROOT / ".env").exists(), "move the repo's .env away: make dev would serve its API"
+    port, log = free_port(), tmp_path / "dev.log"
+    env = subprocess_env(
+        make_home(tmp_path), ANALYTICS_DUCKDB_PATH=str(tmp_path / "w.duckdb"), NO_COLOR="1"
+    )
+    # No TTY, its own session, SIGINT and SIGTERM inherited as ignored: the hardest start.
+    dev = _start_dev(tmp_path, env, port, start_new_session=True, preexec_fn=_ignore_stop_signals)
+    try:
+        printed = _wait_ready(log, port)
+        names = _command_lines(dev.pid)
+        assert "analytics_dev.simulator" in names and "dagster_webserver" in names, names
+        assert "dagster._daemon" in names and "code-server" in names, names
+        _assert_exports_reach_the_simulator(printed)
+    finally:
+        _stop_dev(dev, stop, log)
+
+
+def test_make_dev_with_an_api_in_the_environment_says_so_starts_no_simulator_and_uses_it(
+    tmp_path, simulator, sim_data
+):
+    assert not (ROOT / ".env").exists(), "move the repo's .env away: make dev would serve its API"
+    port, log = free_port(), tmp_path / "dev.log"
+    env = subprocess_env(
+        make_home(tmp_path),
+        ANALYTICS_API_BASE_URL=simulator.base_url,
+        ANALYTICS_API_KEY=simulator.api_key,
+        ANALYTICS_DUCKDB_PATH=str(tmp_path / "w.duckdb"),
+        NO_COLOR="1",
+    )
+    dev = _start_dev(tmp_path, env, port)
+    try:
+        printed = _wait_ready(log, port)
+        said = f"using the API at {simulator.base_url} (from the environment); no simulator."
+        assert said in printed
+        assert "analytics_dev.simulator" not in _command_lines(dev.pid)
+        # The sensor's first tick lists the workflows of the API it said it uses.
+        wait_for(
+            lambda: simulator.request_count("/v3/workflows") > 0,
+            120,
+            "the sensor to call the configured API",
+            [log],
+        )
+    finally:
+        _stop_dev(dev, signal.SIGTERM, log)
+    assert simulator.api_key not in log.read_text()
 
 
 def _assert_exports_reach_the_simulator(printed: str) -> None:

@@ -140,6 +140,14 @@ def _announce_simulator(url: str, workflows: int) -> None:
         print(f"  {line}")
 
 
+def _announce_api(api: ConfiguredApi, root: Path) -> None:
+    print(f"make dev: using the API at {api.base_url} (from {api.origin}); no simulator.")
+    print("To run the README's CLI recipes against it, in another terminal at the repo root:")
+    load = "; set -a; . ./.env; set +a" if (root / ".env").is_file() else ""
+    print(f"  source .venv/bin/activate{load}")
+    print(f"  export DAGSTER_HOME={shlex.quote(os.environ['DAGSTER_HOME'])}")
+
+
 def _dagster_command(port: int) -> list[str]:
     return [str(BIN / "dg"), "dev", "-h", HOST, "-p", str(port)]
 
@@ -155,13 +163,7 @@ def _start_services(
         env.update({API_NAMES[0]: url, API_NAMES[1]: DEMO_KEY})
         _announce_simulator(url, workflows)
     else:
-        print(f"make dev: using the API at {api.base_url} (from {api.origin}); no simulator.")
-        print("To run the README's CLI recipes against it, in another terminal at the repo root:")
-        print(
-            "  source .venv/bin/activate"
-            + ("; set -a; . ./.env; set +a" if api.origin == ".env" else "")
-        )
-        print(f"  export DAGSTER_HOME={shlex.quote(os.environ['DAGSTER_HOME'])}")
+        _announce_api(api, root)
     print(f"make dev: starting Dagster; the UI will be at http://{HOST}:{port}", flush=True)
     children.start("dagster", _dagster_command(port), stop_signal=signal.SIGINT, cwd=root, env=env)
 
