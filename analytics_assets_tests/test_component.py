@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import yaml
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 
 ROOT = Path(__file__).resolve().parent.parent

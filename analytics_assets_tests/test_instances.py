@@ -12,7 +12,7 @@ from dagster import (
     materialize,
 )
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
 from analytics_assets.defs.factory import FRESHNESS_INTERVALS, build_definitions
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.translator import Presentation

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
 from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import (
     API_KEY,

@@ -16,7 +16,7 @@ from dlt.extract.source import DltSource
 from pydantic import Field
 
 from analytics_assets import constants as c
-from analytics_assets.api.jobs import StoredJobs
+from analytics_assets.api.job_rows import StoredJobs
 from analytics_assets.api.source import analytics_source, job_results_source
 from analytics_assets.defs.run import AssetRun
 from analytics_assets.defs.wiring import Wiring
@@ -69,7 +69,9 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
     def workspace_assets(context: AssetExecutionContext) -> Iterator[Any]:
         """Load the workspace and the workflow list; register one partition per workflow uid."""
         with AssetRun(context, wiring) as run:
-            source = analytics_source(reader=run.reader()).with_resources(c.WORKSPACE, c.WORKFLOWS)
+            source = analytics_source(reader=run.api_reader()).with_resources(
+                c.WORKSPACE, c.WORKFLOWS
+            )
             seen: list[str] = []
 
             def remember(row: dict) -> dict:
@@ -92,9 +94,9 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             held = (
                 StoredJobs()
                 if config.full_refresh
-                else run.query(lambda warehouse: stored_jobs(warehouse, run.uids))
+                else run.query_warehouse(lambda warehouse: stored_jobs(warehouse, run.uids))
             )
-            reader = run.reader(workflows_total=len(run.uids))
+            reader = run.api_reader(workflows_total=len(run.uids))
             source = analytics_source(workflow_uids=run.uids, reader=reader, stored_jobs=held)
             yield from run.load(source.with_resources(c.JOBS, c.SUCCESSFUL_JOBS))
             context.log.info(f"{held.unchanged} listed job(s) unchanged since the last load")
@@ -109,7 +111,9 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
         `full_refresh` is set in the run config.
         """
         with AssetRun(context, wiring) as run:
-            successful, loaded = run.query(lambda warehouse: results_plan(warehouse, run.uids))
+            successful, loaded = run.query_warehouse(
+                lambda warehouse: results_plan(warehouse, run.uids)
+            )
             pending = [j for j in successful if config.full_refresh or j[0] not in loaded]
             context.log.info(
                 f"{run.scope}: {len(successful)} successful job(s), {len(pending)} to fetch"
@@ -117,7 +121,7 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             if not pending:
                 yield run.nothing_to_load(c.JOB_RESULTS)
                 return
-            reader = run.reader(jobs_total=len(pending))
+            reader = run.api_reader(jobs_total=len(pending))
             yield from run.load(job_results_source(pending, reader=reader))
 
     return [workspace_assets, workflow_jobs_assets, job_results_assets]

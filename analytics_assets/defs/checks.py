@@ -12,13 +12,13 @@ from dagster import (
 )
 
 from analytics_assets import constants as c
-from analytics_assets.api.jobs import SUCCESSFUL_SQL
+from analytics_assets.api.job_rows import SUCCESSFUL_SQL
 from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.lock import writer_lock
 from analytics_assets.warehouse.pipelines import make_pipeline
 from analytics_assets.warehouse.queries import missing_jobs, violating_jobs
-from analytics_assets.warehouse.reader import reading
+from analytics_assets.warehouse.reader import read_warehouse
 
 MAX_LISTED = 50
 
@@ -33,7 +33,7 @@ def build_check(wiring: Wiring) -> AssetChecksDefinition:
         with secrets_kept(settings):
             partitions = _partition_keys(context, names.partitions)
             pipeline = make_pipeline(settings, name=names.check_pipeline, layout=names.layout)
-            with writer_lock(settings), reading(pipeline) as warehouse:
+            with writer_lock(settings), read_warehouse(pipeline) as warehouse:
                 violating = violating_jobs(warehouse, partitions)
                 missing = missing_jobs(warehouse, partitions)
                 successful, jobs = warehouse.table(c.SUCCESSFUL_JOBS), warehouse.table(c.JOBS)

@@ -26,7 +26,7 @@ from dagster import (
 from analytics_assets import constants as c
 from analytics_assets.api.budget import BudgetDeadline
 from analytics_assets.api.client import AnalyticsApiClient
-from analytics_assets.api.jobs import jobs_fingerprint
+from analytics_assets.api.job_rows import jobs_fingerprint
 from analytics_assets.api.reads import fetch_jobs, fetch_workflows
 from analytics_assets.defs.metadata import FINGERPRINT_METADATA
 from analytics_assets.defs.partitions import partitions_of_run, range_tags, unregistered

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics_assets.settings.checks import (
+from analytics_assets.settings.fields import check_declared, declared_fields, setting
+from analytics_assets.settings.rules import (
     api_key_value,
     at_least,
     between,
@@ -15,7 +16,6 @@ from analytics_assets.settings.checks import (
     project_id_value,
     validate_base_url,
 )
-from analytics_assets.settings.fields import check_declared, declared_fields, setting
 
 
 def project_root() -> Path:
