@@ -101,6 +101,20 @@ def test_importing_the_code_location_reads_no_environment_and_opens_nothing():
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
+def test_the_library_sets_no_environment_variable_and_freezes_nothing():
+    # In a fresh interpreter, as another team's project uses it: only the code location's
+    # entry point (`definitions.py`) picks Arrow's allocator and freezes the import.
+    code = (
+        "import gc, os; before = dict(os.environ); import analytics_assets; "
+        "analytics_assets.build_definitions(); analytics_assets.AnalyticsApiComponent; "
+        "print(dict(os.environ) == before, gc.get_freeze_count())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "0"]
+
+
 def test_importing_the_code_location_freezes_its_objects_and_picks_arrows_allocator():
     # In a fresh interpreter: the objects of the import are out of the collector's reach, and
     # Arrow allocates with malloc (unless the environment chose otherwise).

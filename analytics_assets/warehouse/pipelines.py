@@ -87,10 +87,7 @@ def make_pipeline(
     """
     layout = layout or Layout()
     name = name or layout.pipeline_name(workflow_uids)
-    # Arrow pages get dlt's row and load ids too, so every row is shaped like a dict row
-    # (dlt's in-code config; the environment stays as the user set it).
-    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    _scope_normalizer_config(name)
     if settings is None:
         return dlt.pipeline(pipeline_name=name, destination="duckdb", dataset_name=layout.dataset)
     return dlt.pipeline(
@@ -99,6 +96,16 @@ def make_pipeline(
         dataset_name=layout.dataset,
         pipelines_dir=str(settings.dlt_pipelines_dir),
     )
+
+
+def _scope_normalizer_config(pipeline_name: str) -> None:
+    """Arrow pages get dlt's row and load ids too, so every row is shaped like a dict row.
+
+    Set under the pipeline's name (dlt looks a setting up under `<pipeline_name>.` first), so
+    another pipeline of the same process keeps dlt's defaults.
+    """
+    for option in ("add_dlt_id", "add_dlt_load_id"):
+        dlt.config[f"{pipeline_name}.normalize.parquet_normalizer.{option}"] = True
 
 
 def _destination(settings: ApiSettings, name: str, layout: Layout) -> Destination:
