@@ -87,7 +87,7 @@ def make_pipeline(
     """
     layout = layout or Layout()
     name = name or layout.pipeline_name(workflow_uids)
-    _scope_normalizer_config(name)
+    _scope_dlt_config(name)
     if settings is None:
         return dlt.pipeline(pipeline_name=name, destination="duckdb", dataset_name=layout.dataset)
     return dlt.pipeline(
@@ -98,14 +98,16 @@ def make_pipeline(
     )
 
 
-def _scope_normalizer_config(pipeline_name: str) -> None:
-    """Arrow pages get dlt's row and load ids too, so every row is shaped like a dict row.
-
-    Set under the pipeline's name (dlt looks a setting up under `<pipeline_name>.` first), so
-    another pipeline of the same process keeps dlt's defaults.
+def _scope_dlt_config(pipeline_name: str) -> None:
+    """What our pipelines ask of dlt, set under the pipeline's name (dlt looks a setting up
+    under `<pipeline_name>.` first): another pipeline of the same process keeps dlt's defaults.
     """
+    # Arrow pages get dlt's row and load ids too, so every row is shaped like a dict row.
     for option in ("add_dlt_id", "add_dlt_load_id"):
         dlt.config[f"{pipeline_name}.normalize.parquet_normalizer.{option}"] = True
+    # A merge stages its rows in `<dataset>_staging`; emptied after the load, the warehouse
+    # holds one copy of the data, and nobody queries a stale half of it by mistake.
+    dlt.config[f"{pipeline_name}.load.truncate_staging_dataset"] = True
 
 
 def _destination(settings: ApiSettings, name: str, layout: Layout) -> Destination:
