@@ -1,12 +1,13 @@
 """A short, human summary of what the warehouse holds (printed by the demo)."""
 
 from analytics_assets import constants as c
+from analytics_assets.defs.declared import API_ASSETS
 from analytics_assets.settings import ApiSettings
 from analytics_assets.warehouse.lock import writer_lock
 from analytics_assets.warehouse.pipelines import make_pipeline
 from analytics_assets.warehouse.reader import read_warehouse
 
-TABLES = (c.WORKSPACE, c.WORKFLOWS, c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS)
+TABLES = [asset.name for asset in API_ASSETS]
 
 
 def table_counts(settings: ApiSettings) -> dict[str, int]:
