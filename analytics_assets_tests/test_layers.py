@@ -1,5 +1,6 @@
 """The layers hold: the wheel is the product only, the API layer is plain dlt (no Dagster), the
-product imports none of the dev tooling, and no module outgrows MAX_LINES."""
+product imports none of the dev tooling. (Function size and complexity are ruff's: C901,
+PLR0913 and PLR0915 in pyproject.toml, checked by `make lint`.)"""
 
 import ast
 import importlib.util
@@ -16,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ROOT / "analytics_assets"
 API = PRODUCT / "api"
 DEV = ROOT / "analytics_dev"
-MAX_LINES = 300
 DEV_ONLY_MODULES = ("simulator", "benchmark", "demo")
 DEV_ONLY_REQUIREMENTS = ("psutil",)
 
@@ -136,13 +136,6 @@ def test_the_dev_tooling_imports_no_tests():
     }
     offenders = {path: names for path, names in offenders.items() if names}
     assert offenders == {}, f"analytics_dev imports the tests: {offenders}"
-
-
-@pytest.mark.parametrize("folder", [PRODUCT, DEV], ids=lambda p: p.name)
-def test_no_module_is_longer_than_max_lines(folder):
-    lengths = {p: len(p.read_text().splitlines()) for p in _py_files(folder)}
-    long = {str(p.relative_to(ROOT)): n for p, n in lengths.items() if n > MAX_LINES}
-    assert long == {}, f"modules over {MAX_LINES} lines (split them): {long}"
 
 
 def test_the_import_walk_resolves_relative_imports(tmp_path):
