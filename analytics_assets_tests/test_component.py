@@ -18,6 +18,8 @@ from analytics_assets.api.job_rows import is_successful
 from analytics_assets.defs.declared import API_ASSETS
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 
+pytestmark = pytest.mark.subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMPONENT = "analytics_assets.AnalyticsApiComponent"

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from dagster import AssetKey, AssetsDefinition, DefaultSensorStatus, DynamicPartitionsDefinition
 
 from analytics_assets.definitions import defs
@@ -93,6 +94,7 @@ def test_environment_variable_names_are_pinned():
     }
 
 
+@pytest.mark.subprocess
 def test_importing_the_code_location_reads_no_environment_and_opens_nothing():
     # With no ANALYTICS_* variable set, the module must still import (settings are lazy).
     code = "import analytics_assets.definitions"
@@ -101,6 +103,7 @@ def test_importing_the_code_location_reads_no_environment_and_opens_nothing():
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
+@pytest.mark.subprocess
 def test_the_library_sets_no_environment_variable_and_freezes_nothing():
     # In a fresh interpreter, as another team's project uses it: only the code location's
     # entry point (`definitions.py`) picks Arrow's allocator and freezes the import.
@@ -115,6 +118,7 @@ def test_the_library_sets_no_environment_variable_and_freezes_nothing():
     assert out.stdout.split() == ["True", "0"]
 
 
+@pytest.mark.subprocess
 def test_importing_the_code_location_freezes_its_objects_and_picks_arrows_allocator():
     # In a fresh interpreter: the objects of the import are out of the collector's reach, and
     # Arrow allocates with malloc (unless the environment chose otherwise).

@@ -63,6 +63,7 @@ def _build_wheel(out: Path) -> Path:
     return wheels[0]
 
 
+@pytest.mark.subprocess
 def test_the_wheel_holds_the_product_only(tmp_path):
     wheel = _build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
@@ -96,6 +97,7 @@ def test_the_api_layer_imports_no_dagster():
     assert offenders == {}, f"analytics_assets/api/ is plain dlt, yet imports: {offenders}"
 
 
+@pytest.mark.subprocess
 def test_the_api_layer_pulls_in_no_dagster_when_imported():
     """The same, through everything the API layer imports in turn (settings, constants, ...)."""
     modules = [

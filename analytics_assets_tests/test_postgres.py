@@ -26,6 +26,8 @@ from analytics_assets_tests.support import (
 )
 from analytics_dev.postgres import PASSWORD, USER, PostgresServer, postgres_server
 
+pytestmark = pytest.mark.subprocess
+
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
 TABLES = [asset.name for asset in API_ASSETS]

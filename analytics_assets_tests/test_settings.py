@@ -59,6 +59,7 @@ def test_environment_supplies_every_setting(monkeypatch, tmp_path):
     assert (settings.backoff_factor, settings.request_timeout) == (2.0, 30.0)
 
 
+@pytest.mark.subprocess
 def test_dlt_secrets_toml_api_key_is_used_when_the_variable_is_unset(tmp_path):
     # dlt reads .dlt/ from the working directory once per process: use a fresh process.
     (tmp_path / ".dlt").mkdir()

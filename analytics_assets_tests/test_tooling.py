@@ -9,6 +9,8 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from analytics_assets.warehouse.pipelines import pipeline_name
 from analytics_assets_tests.support import API_KEY, BIN, ROOT, count, make_home, subprocess_env
 
+pytestmark = pytest.mark.subprocess
+
 ASSETS = {"workspace", "workflows", "jobs", "successful_jobs", "job_results"}
 
 

@@ -21,6 +21,8 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatu
 
 from analytics_assets_tests.support import API_KEY, ROOT, count
 
+pytestmark = pytest.mark.browser
+
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
