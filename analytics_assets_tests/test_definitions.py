@@ -78,6 +78,7 @@ def test_environment_variable_names_are_pinned():
         "api_key": "ANALYTICS_API_KEY",
         "project_id": "ANALYTICS_PROJECT_ID",
         "duckdb_path": "ANALYTICS_DUCKDB_PATH",
+        "duckdb_lock_timeout_seconds": "ANALYTICS_DUCKDB_LOCK_TIMEOUT_SECONDS",
         "pipelines_dir": "ANALYTICS_DLT_PIPELINES_DIR",
         "max_retries": "ANALYTICS_API_MAX_RETRIES",
         "backoff_factor": "ANALYTICS_API_BACKOFF_FACTOR",
