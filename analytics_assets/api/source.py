@@ -64,9 +64,20 @@ def analytics_source(
 ) -> Sequence[DltResource]:
     """The five API resources as dlt resources, merged on their own primary keys.
 
-    `reader` shares one client (and its counters) and a progress log with the caller. Jobs
-    whose version `stored_jobs` already holds are left out of `jobs` and `successful_jobs`
-    (a re-run merges only what changed).
+    Args:
+        settings: the API settings (`resolve_settings()`); needed unless `reader` has a client.
+        workflow_uids: load these workflows' jobs and results; None: every workflow's.
+        reader: how the load reads the API: one client (and its counters) and a progress log
+            shared with the caller.
+        stored_jobs: job versions the warehouse holds; those jobs are left out of `jobs` and
+            `successful_jobs` (a re-run merges only what changed).
+
+    Returns:
+        The dlt source: `workspace`, `workflows`, `jobs`, `successful_jobs`, `job_results`.
+
+    Example:
+        pipeline = dlt.pipeline("analytics", destination="duckdb", dataset_name="analytics")
+        pipeline.run(analytics_source(resolve_settings()).with_resources("workspace", "jobs"))
     """
     reader = reader or ApiReader(settings)
     staged = StagedRows()  # one per load: the transformer reads each workflow's jobs in turn
