@@ -19,6 +19,8 @@ from analytics_assets_tests.support import (
     subprocess_env,
 )
 
+pytestmark = pytest.mark.subprocess
+
 ASSETS = {"workspace", "workflows", "jobs", "successful_jobs", "job_results"}
 
 

@@ -30,6 +30,8 @@ from analytics_assets_tests.support import (
     run_partition_range,
 )
 
+pytestmark = pytest.mark.browser
+
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
