@@ -19,7 +19,7 @@ from analytics_assets.api.arrow_pages import page_table
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.envelopes import unwrap_list
 from analytics_assets.api.errors import AnalyticsApiError
-from analytics_assets.api.jobs import normalize_job, with_version
+from analytics_assets.api.job_rows import jobs_fingerprint, normalize_job, with_version
 from analytics_assets.api.paging import iter_result_pages, prefetched_in_order
 from analytics_assets.api.progress import Progress
 from analytics_assets.api.results import ResultRowIdentity, StagedRows, result_record, utc_now_iso
@@ -28,9 +28,13 @@ from analytics_assets.settings import ApiSettings
 logger = logging.getLogger(__name__)
 
 
-class Reader:
+class ApiReader:
     """How one load reads the API: its client (opened on first use, so building a source
-    costs nothing), where progress goes, and Arrow pages or dicts for results."""
+    costs nothing), where progress goes, and Arrow pages or dicts for results.
+
+    It also keeps what each workflow's job listing looked like (`fingerprints`): the load
+    records them, and the sensor compares its own checks with them.
+    """
 
     def __init__(
         self,
@@ -45,8 +49,9 @@ class Reader:
         self._client = client
         self.progress = progress
         self.arrow = arrow  # False: result pages as dicts (dlt's slower, fully general path)
-        # job_results' column types in the warehouse: a page that retypes one goes as dicts.
+        # job_results' column types in the warehouse: values retyping one go to a variant column.
         self.column_types = column_types or {}
+        self.fingerprints: dict[str, str] = {}
 
     @property
     def client(self) -> AnalyticsApiClient:
@@ -59,6 +64,12 @@ class Reader:
     @property
     def log(self) -> Any:
         return self._client.log if self._client else logger
+
+    def workflow_listed(self, workflow_uid: str, jobs: list[dict[str, Any]]) -> None:
+        """Note one workflow's job listing: its fingerprint, and a line of progress."""
+        self.fingerprints[workflow_uid] = jobs_fingerprint(jobs)
+        if self.progress:
+            self.progress.workflow_listed(len(jobs))
 
 
 def jobs_path(workflow_uid: str) -> str:
@@ -125,7 +136,7 @@ BATCH_ROWS = 5000
 
 
 def iter_job_results(
-    reader: Reader,
+    reader: ApiReader,
     jobs: Iterable[dict[str, Any]],
     staged: StagedRows | None = None,
 ) -> Iterator[list[dict[str, Any]] | pa.Table]:

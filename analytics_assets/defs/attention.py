@@ -30,6 +30,7 @@ from dagster import (
 
 from analytics_assets import constants as c
 from analytics_assets.api.budget import SystemClock
+from analytics_assets.defs.declared import ApiAsset, api_asset
 from analytics_assets.defs.quota import quota_forecast
 from analytics_assets.defs.run import AssetRun
 from analytics_assets.defs.wiring import Wiring
@@ -46,55 +47,38 @@ WARN = AssetCheckSeverity.WARN
 VARIANT = re.compile(r"^(?P<base>.+)__v_(?P<type>\w+)$")
 
 
-@dataclass(frozen=True)
-class Declared:
-    table: str
-    name: str
-    partitioned: bool
-    description: str
-
-
-CHECKS = (
-    Declared(
-        c.WORKSPACE,
-        QUOTA_FORECAST,
-        False,
-        "Projects when the plan's monthly quota (tasks) runs out at this month's burn rate. "
-        "WARN when before the period ends; ERROR when no task is left.",
-    ),
-    Declared(
-        c.JOBS,
-        FAILED_JOBS,
-        True,
-        "WARN when the workflow's most recent job ended shutdown, warning or paused: it "
-        "produces nothing until someone acts.",
-    ),
-    Declared(
-        c.JOB_RESULTS,
-        SCHEMA_CHANGE,
-        True,
-        "WARN when a load of the workflow's results added, removed or retyped columns of "
-        "job_results (someone edited the workflow's steps).",
-    ),
-)
+# What each check looks at, as the UI shows it; `defs/declared.py` says which table has which.
+DESCRIPTIONS = {
+    QUOTA_FORECAST: "Projects when the plan's monthly quota (tasks) runs out at this month's burn "
+    "rate. WARN when before the period ends; ERROR when no task is left.",
+    FAILED_JOBS: "WARN when the workflow's most recent job ended shutdown, warning or paused: it "
+    "produces nothing until someone acts.",
+    SCHEMA_CHANGE: "WARN when a load of the workflow's results added, removed or retyped columns "
+    "of job_results (someone edited the workflow's steps).",
+}
 
 
 def attention_specs(wiring: Wiring, *tables: str) -> list[AssetCheckSpec]:
-    """The non-blocking check specs on these tables, named for the instance."""
+    """The non-blocking check specs the resource table declares on these tables, named for
+    the instance."""
     # Partitioned checks are "preview" in dagster 1.13 (see checks.py): accepted, kept quiet.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)
-        return [_spec(wiring, check) for check in CHECKS if check.table in tables]
+        return [
+            _spec(wiring, api_asset(table), check)
+            for table in tables
+            for check in api_asset(table).attention
+        ]
 
 
-def _spec(wiring: Wiring, check: Declared) -> AssetCheckSpec:
+def _spec(wiring: Wiring, asset: ApiAsset, check: str) -> AssetCheckSpec:
     names = wiring.names
     return AssetCheckSpec(
-        names.attention(check.name),
-        asset=names.key(check.table),
-        description=check.description,
+        names.attention(check),
+        asset=names.key(asset.name),
+        description=DESCRIPTIONS[check],
         blocking=False,
-        partitions_def=wiring.partitions_def if check.partitioned else None,
+        partitions_def=wiring.partitions_def if asset.multi.partitioned else None,
     )
 
 
@@ -112,13 +96,13 @@ def check_failed_jobs(run: AssetRun) -> Iterator[Any]:
     key = _key(run, c.JOBS, FAILED_JOBS)
     if key not in run.context.selected_asset_check_keys:
         return
-    latest = run.query(lambda warehouse: latest_jobs(warehouse, run.uids))
+    latest = run.query_warehouse(lambda warehouse: latest_jobs(warehouse, run.uids))
     yield from _per_partition(run, key, {uid: _failed_job(latest.get(uid)) for uid in run.uids})
 
 
 def columns_before(run: AssetRun) -> dict[str, str]:
     """The columns of job_results and their types before this run's load."""
-    return run.query(lambda warehouse: warehouse.columns(c.JOB_RESULTS))
+    return run.query_warehouse(lambda warehouse: warehouse.columns(c.JOB_RESULTS))
 
 
 def check_schema_change(run: AssetRun, before: dict[str, str]) -> Iterator[Any]:
@@ -127,11 +111,11 @@ def check_schema_change(run: AssetRun, before: dict[str, str]) -> Iterator[Any]:
     key = _key(run, c.JOB_RESULTS, SCHEMA_CHANGE)
     if key not in run.context.selected_asset_check_keys:
         return
-    after = run.query(lambda warehouse: warehouse.columns(c.JOB_RESULTS))
+    after = run.query_warehouse(lambda warehouse: warehouse.columns(c.JOB_RESULTS))
     change = SchemaChange.between(before, after)
     changed: set[str] = set(run.uids) if change.removed else set()
     if change.new_columns and len(run.uids) > 1:
-        changed |= run.query(
+        changed |= run.query_warehouse(
             lambda warehouse: partitions_filling(warehouse, run.uids, change.new_columns)
         )
     elif change.new_columns:
