@@ -189,6 +189,8 @@ def test_failed_jobs_warns_per_partition_in_one_range_run(defs, instance, simula
             description,
         ), uid
         assert evaluation.severity == AssetCheckSeverity.WARN
+        # Linked to the partition's materialization of `jobs` in this run.
+        assert evaluation.target_materialization_data.run_id == result.run_id
     # What the instance records: the latest evaluation of each partition.
     key = AssetCheckKey(AssetKey("jobs"), "failed_jobs")
     history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)

@@ -30,6 +30,7 @@ from dagster import (
 
 from analytics_assets import constants as c
 from analytics_assets.api.budget import SystemClock
+from analytics_assets.defs.checks import _latest_materializations as latest_materializations
 from analytics_assets.defs.declared import ApiAsset, api_asset
 from analytics_assets.defs.quota import quota_forecast
 from analytics_assets.defs.run import AssetRun
@@ -218,6 +219,8 @@ def _per_partition(
         yield result._replace(asset_key=key.asset_key, check_name=key.name)
         return
     yield Output(None, output_name=run.context.assets_def.get_output_name_for_asset_check_key(key))
+    # Linked, as the blocking check's are, to the partition's materialization just yielded.
+    targets = latest_materializations(run.context.instance, key.asset_key, list(results))
     for uid, result in results.items():
         yield AssetCheckEvaluation(
             asset_key=key.asset_key,
@@ -228,6 +231,7 @@ def _per_partition(
             description=result.description,
             blocking=False,
             partition=uid,
+            target_materialization_data=targets.get(uid),
         )
 
 
