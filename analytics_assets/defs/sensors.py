@@ -250,8 +250,8 @@ def workspace_refresh(
     seconds and every half freshness window (so quota_forecast stays current and a quiet
     workspace's assets fresh: their plan and quota change anyway), never per tick."""
     list_digest = _digest(sorted(listing.uids))
-    every = min(wiring.refresh_ticks(interval), math.ceil(period / interval))
-    stale = every <= state.tick - state.workspace_tick
+    ticks = state.tick - state.workspace_tick
+    stale = wiring.refresh_ticks(interval) <= ticks or ticks * interval >= period
     changed = list_digest != state.workflows_digest
     state.workflows_digest = list_digest
     if not changed and not stale:
