@@ -225,7 +225,8 @@ def test_column_schema_change_names_added_and_retyped_columns_of_one_workflow(
 ):
     uids = load_everything(defs, instance)  # the first load: nothing to compare with
     first = [(e.partition, e.passed, e.description) for e in _schema_evaluations(instance)]
-    assert sorted(first) == sorted((uid, True, "first load of job_results.") for uid in uids)
+    first_load = "no earlier results of this workflow to compare with."
+    assert sorted(first) == sorted((uid, True, first_load) for uid in uids)
 
     # Someone edits the first workflow's steps: its rows gain a number column ...
     edited = sim_data.workflows[0]["uid"]
@@ -273,12 +274,35 @@ def test_column_schema_change_names_added_and_retyped_columns_of_one_workflow(
         == [(None, "500+")] * 3
     )
     for uid in uids[1:]:
-        assert (got[uid].passed, got[uid].description) == (True, "this load changed no column.")
+        compared = "this load changed no column." if sim_data.successful_jobs(uid) else first_load
+        assert (got[uid].passed, got[uid].description) == (True, compared)
         assert _values(got[uid]) == {
             "added_columns": [],
             "removed_columns": [],
             "retyped_columns": {},
         }
+
+
+def test_a_new_workflows_first_results_adding_columns_are_no_schema_change(
+    defs, instance, simulator, sim_data
+):
+    load_everything(defs, instance)
+    new = sim_data.add_workflow(uid="wf-new-scraper")
+    sim_data.add_job(new["uid"], "finished", 2, result_fields={"github_url": "https://x"})
+    assert run_workspace(defs, instance).success  # registers its partition
+    result = run_partition(defs, instance, new["uid"])
+    assert result.success
+    (evaluation,) = evaluations(result, "column_schema_change")
+    assert (evaluation.partition, evaluation.passed, evaluation.description) == (
+        "wf-new-scraper",
+        True,
+        "no earlier results of this workflow to compare with.",
+    )
+    assert _values(evaluation) == {
+        "added_columns": [],
+        "removed_columns": [],
+        "retyped_columns": {},
+    }
 
 
 def _schema_evaluations(instance) -> list:

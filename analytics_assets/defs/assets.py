@@ -175,6 +175,6 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
                 reader = run.api_reader(jobs_total=len(pending))
                 reader.column_types = before
                 yield from run.load(job_results_source(pending, reader=reader))
-            yield from check_schema_change(run, before)
+            yield from check_schema_change(run, before, successful, loaded)
 
     return [workspace_assets, workflow_jobs_assets, job_results_assets]

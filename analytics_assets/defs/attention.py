@@ -30,6 +30,7 @@ from dagster import (
 
 from analytics_assets import constants as c
 from analytics_assets.api.budget import SystemClock
+from analytics_assets.api.job_rows import JobRef
 from analytics_assets.defs.checks import _latest_materializations as latest_materializations
 from analytics_assets.defs.declared import ApiAsset, api_asset
 from analytics_assets.defs.quota import quota_forecast
@@ -106,9 +107,12 @@ def columns_before(run: AssetRun) -> dict[str, str]:
     return run.query_warehouse(lambda warehouse: warehouse.columns(c.JOB_RESULTS))
 
 
-def check_schema_change(run: AssetRun, before: dict[str, str]) -> Iterator[Any]:
+def check_schema_change(
+    run: AssetRun, before: dict[str, str], successful: list[JobRef], loaded: set[str]
+) -> Iterator[Any]:
     """`column_schema_change` per partition: what this run's load changed in job_results,
-    on the partitions whose rows fill the new columns."""
+    on the partitions whose rows fill the new columns. A workflow whose results load for the
+    first time (none of its `successful` jobs was `loaded` before) has nothing to compare."""
     key = _key(run, c.JOB_RESULTS, SCHEMA_CHANGE)
     if key not in run.context.selected_asset_check_keys:
         return
@@ -121,7 +125,8 @@ def check_schema_change(run: AssetRun, before: dict[str, str]) -> Iterator[Any]:
         )
     elif change.new_columns:
         changed = set(run.uids)
-    results = {uid: change.result(uid in changed, bool(before)) for uid in run.uids}
+    had_rows = {workflow for job, workflow in successful if job in loaded} if before else set()
+    results = {uid: change.result(uid in changed, uid in had_rows) for uid in run.uids}
     yield from _per_partition(run, key, results)
 
 
@@ -151,13 +156,18 @@ class SchemaChange:
         return cls(added, removed, retyped, new)
 
     def result(self, changed: bool, compared: bool) -> AssetCheckResult:
+        changed = changed and compared
         metadata = {
             "added_columns": MetadataValue.json(self.added if changed else []),
             "removed_columns": MetadataValue.json(self.removed if changed else []),
             "retyped_columns": MetadataValue.json(self.retyped if changed else {}),
         }
         if not changed:
-            what = "this load changed no column" if compared else "first load of job_results"
+            what = (
+                "this load changed no column"
+                if compared
+                else "no earlier results of this workflow to compare with"
+            )
             return AssetCheckResult(
                 passed=True, severity=WARN, metadata=metadata, description=f"{what}."
             )
