@@ -43,9 +43,9 @@ FAILED_JOBS = "failed_jobs"
 SCHEMA_CHANGE = "column_schema_change"
 # A job that ended so produces nothing until someone acts (the vendor's job statuses).
 FAILED_STATUSES = ("shutdown", "warning", "paused")
-# dlt keeps a column whose type changed and adds `<column>__v_<type>` for the new values.
 # The severity of every evaluation, passed ones too: these checks warn, they never block.
 WARN = AssetCheckSeverity.WARN
+# dlt keeps a column whose type changed and adds `<column>__v_<type>` for the new values.
 VARIANT = re.compile(r"^(?P<base>.+)__v_(?P<type>\w+)$")
 
 
