@@ -31,8 +31,8 @@ test: install  ## The whole test suite (simulator over loopback, real DuckDB, re
 check: lint  ## Lint and the in-process tests, in a few minutes; `make test` runs everything.
 	$(PY) -m pytest -n 2 -m "not (subprocess or browser or topology or benchmark)" --durations=10
 
-dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an API is configured.
-	$(PY) -m analytics_dev.demo --serve
+dev: install  ## Dagster UI (webserver + daemon) against the simulator, or the API .env names (PORT=3000).
+	$(PY) -m analytics_dev.demo --serve --port $(or $(PORT),3000)
 
 bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=200000 by default).
 	$(PY) -m analytics_dev.benchmark --rows $(or $(ROWS),200000)

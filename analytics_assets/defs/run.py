@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -35,7 +35,8 @@ from analytics_assets.defs.metadata import (
 from analytics_assets.defs.partitions import run_partitions, unregistered
 from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
-from analytics_assets.warehouse.lock import writer_lock
+from analytics_assets.settings import ApiSettings
+from analytics_assets.warehouse.lock import WarehouseLockedError, writer_lock
 from analytics_assets.warehouse.pipelines import forget_batch, load_file_format, make_pipeline
 from analytics_assets.warehouse.queries import workflow_names
 from analytics_assets.warehouse.reader import WarehouseReader, read_warehouse
@@ -91,14 +92,14 @@ class AssetRun:
 
     def query_warehouse(self, ask: Callable[[WarehouseReader], T]) -> T:
         """Read the warehouse (under the writer lock: DuckDB takes one process at a time)."""
-        with writer_lock(self.settings, self.context.log):
+        with warehouse_lock(self.settings, self.context.log):
             with read_warehouse(self.pipeline) as warehouse:
                 return ask(warehouse)
 
     def load(self, source: DltSource) -> Iterator[MaterializeResult]:
         """Load `source` through dagster-dlt; one enriched result per selected asset."""
         dlt = getattr(self.context.resources, self.names.dlt_resource)
-        with writer_lock(self.settings, self.context.log):
+        with warehouse_lock(self.settings, self.context.log):
             try:
                 results = list(
                     dlt.run(
@@ -128,7 +129,7 @@ class AssetRun:
     def nothing_to_load(self, table: str) -> MaterializeResult:
         """Materialize without a dlt run (saves its fixed cost) when no request is needed;
         the columns and figures are those of any other materialization."""
-        with writer_lock(self.settings, self.context.log):
+        with warehouse_lock(self.settings, self.context.log):
             facts = self._warehouse_facts({table: {}})
         metadata = {
             **facts.tables[table],
@@ -198,6 +199,18 @@ class AssetRun:
             uid: {FINGERPRINT_METADATA: MetadataValue.text(fp)}
             for uid, fp in self._api_reader.fingerprints.items()
         }
+
+
+@contextmanager
+def warehouse_lock(settings: ApiSettings, log: Any) -> Iterator[None]:
+    """The writer lock, failing the step with the lock's own message (the holder, the bound,
+    the setting) rather than a wrapped traceback."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(writer_lock(settings, log))
+        except WarehouseLockedError as exc:
+            raise Failure(description=str(exc)) from None
+        yield
 
 
 @dataclass(frozen=True)
