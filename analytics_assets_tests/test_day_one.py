@@ -3,7 +3,7 @@ partition a range run covered, the columns and figures on a run that loaded noth
 workflow's name beside its uid, one copy of the data, no noise in the metadata."""
 
 import duckdb
-from dagster import AssetCheckKey, AssetKey, TableSchema
+from dagster import AssetCheckKey, AssetKey, TableSchema, build_sensor_context
 
 from analytics_assets_tests.support import (
     count,
@@ -117,3 +117,18 @@ def test_no_unserializable_objects_or_local_paths_in_metadata(
         metadata = _latest(instance, table).metadata
         assert "jobs" not in metadata
         assert str(duckdb_path.parent) not in repr(metadata)
+
+
+def test_sensor_runs_and_its_log_name_the_workflows(
+    defs, instance, api_resource, simulator, sim_data, capfd
+):
+    names = [w["name"] for w in sim_data.workflows]
+    context = build_sensor_context(instance=instance, resources={"analytics_api": api_resource})
+    result = defs.resolve_sensor_def("workflow_refresh_sensor")(context)
+    lines = capfd.readouterr().err.splitlines()  # the sensor context's log: Dagster's console
+    (load,) = [r for r in result.run_requests if r.job_name == "workflow_partition_job"]
+    assert load.tags["analytics/workflow_name"] == (
+        f"{names[0]} ... {names[-1]} ({len(names)} workflows)"
+    )
+    (summary,) = [line for line in lines if "tick 1:" in line]
+    assert summary.endswith("due: " + ", ".join(repr(n) for n in names))

@@ -12,7 +12,7 @@ bookkeeping.
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
@@ -51,6 +51,9 @@ SENSOR_RATE_SHARE = 0.75
 SENSOR_SHARE_WITH_RUNS = 0.25
 # Resolving from materializations the fingerprints of workflows whose loads it requested.
 MAX_RESOLVED_PER_TICK = 500
+# A run's workflow names, beside Dagster's partition tags (which can only show uids).
+WORKFLOW_NAME_TAG = "analytics/workflow_name"
+TAG_MAX = 255
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -106,6 +109,13 @@ class Listing:
     registered: list[str]  # the partitions the instance has
     new: list[str]  # listed workflows without a partition yet
     busy: set[str]  # partitions a run (of any job) has in flight
+    names: dict[str, str] = field(default_factory=dict)  # workflow uid -> its name
+
+    def named(self, uids: set[str], most: int = 5) -> str:
+        """A few of these workflows by name, for a log line (partition keys are bare uids)."""
+        listed = [uid for uid in self.order if uid in uids]
+        shown = ", ".join(repr(self.names.get(uid, uid)) for uid in listed[:most])
+        return shown + (f" and {len(listed) - most} more" if len(listed) > most else "")
 
     @property
     def order(self) -> list[str]:
@@ -201,6 +211,8 @@ def _evaluate(
         state, listing, due, max_per_run, wiring.names.partition_job
     )
     summary = tick.summary(state, listing, due, len(requests))
+    if due:
+        summary += f"; due: {listing.named(due)}"
     context.log.info(summary)
     new = listing.new
     return SensorResult(
@@ -221,14 +233,16 @@ def discover(
     unknown fingerprint: a new one's load records it, and one the instance already has a
     partition for (loaded by other runs, or not) is resolved from its materializations.
     """
-    uids = list(dict.fromkeys(w["uid"] for w in fetch_workflows(tick.client)))
+    workflows = fetch_workflows(tick.client)
+    uids = list(dict.fromkeys(w["uid"] for w in workflows))
     registered = list(context.instance.get_dynamic_partitions(partitions_name))
     busy = _partitions_in_flight(context, registered)
     listed = set(uids)
     state.entries = {u: e for u, e in state.entries.items() if u in listed}
     for uid in uids:
         state.entries.setdefault(uid, Entry(UNKNOWN))
-    return Listing(uids, registered, unregistered(registered, uids), busy)
+    names = {w["uid"]: str(w["name"]) for w in workflows if w.get("name")}
+    return Listing(uids, registered, unregistered(registered, uids), busy, names)
 
 
 def workspace_refresh(
@@ -299,15 +313,26 @@ def load_requests(
     for first, last in load_ranges(due, order, max_per_run, listing.busy):
         span = order[order.index(first) : order.index(last) + 1]
         key = _digest([[u, state.entries[u].fingerprint] for u in span if u in due])
+        tags = {} if first == last else range_tags(first, last)
         requests.append(
             RunRequest(
                 run_key=f"load:{first}:{last}:{key}",
                 job_name=job_name,
                 partition_key=first if first == last else None,
-                tags={} if first == last else range_tags(first, last),
+                tags={**tags, **_name_tags(listing, span)},
             )
         )
     return requests
+
+
+def _name_tags(listing: Listing, span: list[str]) -> dict[str, str]:
+    """The workflows' names on the run, where the partition tag shows only uids."""
+    first, last = (listing.names.get(span[0]), listing.names.get(span[-1]))
+    if len(span) == 1:
+        return {WORKFLOW_NAME_TAG: first} if first else {}
+    if not first or not last:
+        return {}
+    return {WORKFLOW_NAME_TAG: f"{first} ... {last} ({len(span)} workflows)"[:TAG_MAX]}
 
 
 def build_sensor(
