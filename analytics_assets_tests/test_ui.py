@@ -253,6 +253,12 @@ def test_ui_shows_the_assets_and_launches_workflows_then_one_partition(
         page.get_by_text("Passed", exact=True).wait_for()
         page.get_by_text(uid, exact=True).first.wait_for()
         shot(page, "07_check_passed")
+
+        # 7. The attention check on jobs, evaluated with that load, non-blocking.
+        page.goto(f"{dagster_dev.url}/assets/jobs?view=checks")
+        page.get_by_text("failed_jobs", exact=True).first.wait_for()
+        page.get_by_text(uid, exact=True).first.wait_for()
+        shot(page, "07b_failed_jobs_check")
     except Exception:
         print(f"--- dagster dev log (tail) ---\n{dagster_dev.log()}")
         raise
