@@ -17,6 +17,7 @@ from analytics_assets.defs.names import Names
 from analytics_assets.defs.resources import AnalyticsApiResource, AnalyticsApiResourceBase
 from analytics_assets.defs.sensors import build_sensor
 from analytics_assets.defs.translator import Presentation
+from analytics_assets.defs.webhook_sensor import build_webhook_sensor
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.settings import resolve_schedule
 
@@ -30,6 +31,7 @@ def build_definitions(
     *,
     resource: AnalyticsApiResourceBase | None = None,
     sensor_interval_seconds: int | None = None,
+    webhook_sensor_interval_seconds: int | None = None,
     sensor_default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
     presentation: Presentation | None = None,
     clock: Clock | None = None,
@@ -38,12 +40,15 @@ def build_definitions(
 
     `resource` holds its API settings (default: every field from the environment at run
     time); `sensor_interval_seconds` defaults to `ANALYTICS_SENSOR_INTERVAL_SECONDS`, read
-    now (Dagster needs the interval when definitions load). A `presentation` without a
-    freshness window gets one of FRESHNESS_INTERVALS sensor intervals (a zero window: none).
+    now (Dagster needs the interval when definitions load); `webhook_sensor_interval_seconds`
+    likewise `ANALYTICS_WEBHOOK_SENSOR_INTERVAL_SECONDS`. A `presentation` without a freshness
+    window gets one of FRESHNESS_INTERVALS sensor intervals (a zero window: none).
     `clock` is for tests.
     """
     names = Names(key_prefix)
-    interval = sensor_interval_seconds or resolve_schedule().sensor_interval_seconds
+    schedule = resolve_schedule()
+    interval = sensor_interval_seconds or schedule.sensor_interval_seconds
+    pushed = webhook_sensor_interval_seconds or schedule.webhook_sensor_interval_seconds
     presentation = presentation or Presentation()
     if presentation.freshness is None:
         window = timedelta(seconds=interval * FRESHNESS_INTERVALS)
@@ -54,7 +59,10 @@ def build_definitions(
         assets=build_assets(wiring),
         asset_checks=[build_check(wiring)],
         jobs=jobs,
-        sensors=[build_sensor(wiring, jobs, interval, sensor_default_status)],
+        sensors=[
+            build_sensor(wiring, jobs, interval, sensor_default_status),
+            build_webhook_sensor(wiring, jobs, pushed, sensor_default_status),
+        ],
         resources={
             names.dlt_resource: DagsterDltResource(),
             names.api_resource: resource if resource is not None else AnalyticsApiResource(),

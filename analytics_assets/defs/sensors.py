@@ -38,6 +38,7 @@ from analytics_assets.defs.sensor_state import (
     SensorState,
     load_ranges,
 )
+from analytics_assets.defs.webhook_sensor import note_webhook_events
 from analytics_assets.defs.wiring import Wiring
 
 # With a known rate, a tick spends at most this share of what the plan allows in its
@@ -163,6 +164,7 @@ def _evaluate(
     busy = _partitions_in_flight(context, registered)
     if busy:
         tick.share_with_runs(interval)
+    busy |= note_webhook_events(context, names, state, interval)  # what webhooks already cover
     requests: list[RunRequest] = []
     list_digest = _digest(sorted(uids))
     # Requested when the list changed, and at least every half freshness window, so that a
