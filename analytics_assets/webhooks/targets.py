@@ -63,10 +63,12 @@ def _secret(resource: AnalyticsApiResourceBase, names: Names) -> str:
         variable, bound = bound.env_var_name, os.environ.get(bound.env_var_name)
     value = (bound or os.environ.get(env_name("webhook_secret")) or "").strip()
     where = f"instance {names.prefix!r}" if names.prefix else "the unprefixed instance"
+    fallback = env_name("webhook_secret")
+    named = variable if variable == fallback else f"{variable} (or {fallback})"
     if not value:
         raise AnalyticsConfigError(
-            f"no webhook secret for {where}: set {variable} (or the component's "
-            "webhook_secret attribute); deliveries must carry Authorization: Bearer <it>"
+            f"no webhook secret for {where}: set {named}, or the component's webhook_secret "
+            "attribute; deliveries must carry Authorization: Bearer <it>"
         )
     webhook_secret_value(variable, value)
     return value
