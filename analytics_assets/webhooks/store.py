@@ -64,11 +64,15 @@ class EventStore:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    async def record(self, target: Target, event: WebhookEvent) -> str:
-        """RECORDED or DUPLICATE once the event is in storage; raises if it could not be."""
+    def submit(self, target: Target, event: WebhookEvent) -> Future:
+        """Queue the event; the future holds RECORDED or DUPLICATE once it is in storage."""
         item = _Item(target, event)
         self._queue.put(item)
-        return await asyncio.wrap_future(item.done)
+        return item.done
+
+    async def record(self, target: Target, event: WebhookEvent) -> str:
+        """RECORDED or DUPLICATE once the event is in storage; raises if it could not be."""
+        return await asyncio.wrap_future(self.submit(target, event))
 
     def close(self) -> None:
         self._queue.put(None)
