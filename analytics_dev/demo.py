@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analytics_assets import constants as c
 from analytics_assets.settings import env_name, resolve_settings
+from analytics_dev import dev_webhooks
 from analytics_dev.simulator.process import spawn
 
 DEMO_KEY = "demo-key-not-secret"
@@ -23,11 +24,12 @@ DEMO_KEY = "demo-key-not-secret"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _configure(workflows: int) -> subprocess.Popen | None:
+def _configure(workflows: int, serve: bool = False) -> subprocess.Popen | None:
     if os.environ.get(env_name("base_url")):
         print(f"using the API at {os.environ[env_name('base_url')]}")
         return None
-    proc, url = spawn("--workflows", str(workflows), "--api-key", DEMO_KEY)
+    pushed = dev_webhooks.simulator_args() if serve else []  # `make dev`: jobs push webhooks
+    proc, url = spawn("--workflows", str(workflows), "--api-key", DEMO_KEY, *pushed)
     os.environ[env_name("base_url")] = url
     os.environ[env_name("api_key")] = DEMO_KEY
     print(f"simulator serving the API at {url}")
@@ -73,10 +75,12 @@ def serve() -> int:
     """`dagster dev` from the repo root (webserver on 127.0.0.1:3000 and the daemon)."""
     root = Path(__file__).resolve().parent.parent
     cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", "3000"]
+    receiver = dev_webhooks.start_receiver()
     ui = subprocess.Popen(cmd, cwd=root)
     try:
         return ui.wait()
     finally:
+        dev_webhooks.stop(receiver)
         if ui.poll() is None:  # we were stopped: stop dagster dev (it stops its children)
             ui.terminate()
             ui.wait(timeout=30)
@@ -89,7 +93,7 @@ def main() -> int:
     args = parser.parse_args()
     # Turn SIGTERM into an exit so the `finally` below stops the simulator process too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    simulator = _configure(args.workflows)
+    simulator = _configure(args.workflows, serve=args.serve)
     try:
         return serve() if args.serve else run_full_load()
     finally:

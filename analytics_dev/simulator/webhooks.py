@@ -126,3 +126,48 @@ class JobActivity:
             )
         self._deliver(job, "failed" if failed else "succeeded")
         return job
+
+
+class ActivityLoop:
+    """Starts a job in a random workflow every `every` seconds; each ends `job_seconds` later
+    (uniform between the two), failed with probability `fail_share`. A thread, until stop()."""
+
+    def __init__(
+        self,
+        activity: JobActivity,
+        every: float,
+        job_seconds: tuple[float, float] = (5.0, 30.0),
+        fail_share: float = 0.1,
+        seed: int = 7,
+    ) -> None:
+        self.activity, self.every, self.job_seconds = activity, every, job_seconds
+        self.fail_share = fail_share
+        self._rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-activity", daemon=True)
+        self._timers: list[threading.Timer] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for timer in self._timers:
+            timer.cancel()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            workflows = self.activity.data.workflows
+            job = self.activity.start(self._rng.choice(workflows)["uid"])
+            failed = self._rng.random() < self.fail_share
+            rows = self._rng.randint(1, 50)
+            timer = threading.Timer(
+                self._rng.uniform(*self.job_seconds),
+                self.activity.finish,
+                args=(job["uid"],),
+                kwargs={"rows": rows, "failed": failed},
+            )
+            timer.daemon = True
+            self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+            timer.start()

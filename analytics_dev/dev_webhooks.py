@@ -1,0 +1,44 @@
+"""`make dev`'s push path: the receiver beside `dagster dev`, and a simulator whose jobs start
+and end on their own and announce it by webhook, so the UI shows pushed loads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from analytics_assets.settings import env_name
+
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-secret"
+RECEIVER_PORT = 3030
+WEBHOOK_URL = f"http://127.0.0.1:{RECEIVER_PORT}/webhooks"
+
+
+def simulator_args() -> list[str]:
+    """What the demo's simulator needs to deliver webhooks to the receiver (the header goes
+    through the environment, out of the process list)."""
+    os.environ.setdefault(env_name("webhook_secret"), DEMO_WEBHOOK_SECRET)
+    secret = os.environ[env_name("webhook_secret")]
+    os.environ["SIMULATOR_WEBHOOK_HEADER"] = f"Authorization: Bearer {secret}"
+    return ["--webhook-url", WEBHOOK_URL, "--activity-seconds", "20", "--job-seconds", "10", "60"]
+
+
+def start_receiver() -> subprocess.Popen | None:
+    """`analytics-webhooks` on 127.0.0.1:3030, once the instance exists (two processes creating
+    a fresh SQLite instance at once can stamp two schema heads); None without a secret."""
+    from dagster import DagsterInstance
+
+    if not os.environ.get(env_name("webhook_secret")):
+        print(f"no {env_name('webhook_secret')}: the webhook receiver is not started")
+        return None
+    DagsterInstance.get().dispose()  # creates the storage before anyone else opens it
+    receiver = str(Path(sys.executable).parent / "analytics-webhooks")
+    print(f"webhook receiver: POST {WEBHOOK_URL}")
+    return subprocess.Popen([receiver, "--port", str(RECEIVER_PORT)])
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
