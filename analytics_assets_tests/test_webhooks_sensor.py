@@ -118,7 +118,7 @@ def test_an_event_becomes_one_load_with_no_api_request_and_polling_does_not_load
     simulator.reset_requests()
     pushed = _pushed(defs, instance, api_resource)
     assert simulator.request_count() == 0  # detection costs no API request
-    assert _loads(instance, pushed) == [uid] and len(pushed.run_requests) == 1
+    assert _loads(instance, pushed) == [uid] and len(pushed.run_requests or []) == 1
     _launch(defs, instance, pushed)
     assert job["uid"] in job_uids(duckdb_path, "successful_jobs", uid)
     assert_partition_exact(duckdb_path, sim_data, uid)
@@ -200,7 +200,7 @@ def test_a_burst_for_a_thousand_workflows_becomes_at_most_eleven_runs(defs, inst
     events = [WebhookEvent(u, f"job-{u}", "succeeded") for u in reversed(uids)]
     assert set(_record(instance, *events)) == {"recorded"}
     result = _pushed(defs, instance, api_resource)
-    assert len(result.run_requests) <= 11
+    assert len(result.run_requests or []) <= 11
     assert _loads(instance, result) == uids
 
 

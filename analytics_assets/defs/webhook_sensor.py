@@ -218,7 +218,7 @@ def note_webhook_events(
         ),
         limit=MAX_EVENTS_PER_TICK,
     ).records
-    last_load = {}
+    last_load: dict[str, int] = {}
     for record in loaded:
         uid = str(record.partition_key)
         last_load[uid] = max(last_load.get(uid, 0), record.storage_id)

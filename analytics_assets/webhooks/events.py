@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ def parse_event(raw: bytes) -> WebhookEvent:
     return WebhookEvent(workflow_uid, job_uid, event_kind(message, error), message, error)
 
 
-def event_of(metadata: dict[str, Any], partition: str | None) -> WebhookEvent | None:
+def event_of(metadata: Mapping[str, Any], partition: str | None) -> WebhookEvent | None:
     """The event an observation recorded (None: not one of ours)."""
 
     def text(name: str) -> str:
