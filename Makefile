@@ -47,6 +47,10 @@ bench-sensor: install  ## The sensor's ticks at 1,000 workflows on a 5 req/s pla
 bench-sensor-daemon: install  ## dagster dev + the sensor from an empty instance vs one backfill, 1,000 workflows (~18 min).
 	$(PY) -m analytics_dev.benchmark.sensor_daemon --workflows $(or $(WORKFLOWS),1000)
 
+.PHONY: bench-webhooks
+bench-webhooks: install  ## The receiver alone (1,000 events, 20 senders, SQLite and Postgres), then push vs polling under dagster dev (~10 min).
+	$(PY) -m analytics_dev.benchmark.webhooks
+
 lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/ruff check analytics_assets analytics_dev analytics_assets_tests
 	$(VENV)/bin/ruff format --check analytics_assets analytics_dev analytics_assets_tests

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from dagster import AssetObservation, AssetRecordsFilter, DagsterInstance
 
 from analytics_assets.webhooks.events import WebhookEvent, event_of
+from analytics_assets.webhooks.sqlite_keepalive import SqliteKeepAlive
 from analytics_assets.webhooks.targets import Target
 
 RECORDED, DUPLICATE = "recorded", "duplicate"
@@ -57,6 +58,7 @@ class EventStore:
         self._registered: dict[tuple[str, str], float] = {}
         # A cache of what this process wrote (storage stays the truth: a restart asks it).
         self._recent: dict[tuple[str, str, str], None] = {}
+        self._keepalive = SqliteKeepAlive(instance)
         self._thread = threading.Thread(target=self._run, name="webhook-writer", daemon=True)
         self._thread.start()
 
@@ -88,6 +90,8 @@ class EventStore:
                     break
                 batch.append(item)
             self._write(batch)
+            self._keepalive.refresh()
+        self._keepalive.close()
 
     def _write(self, batch: list[_Item]) -> None:
         try:
