@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from analytics_assets_tests.support import make_home, subprocess_env
+from analytics_assets_tests.support import ROOT, make_home, subprocess_env
 from analytics_assets_tests.webhook_support import (
     RECEIVER,
     SECRET,
@@ -25,7 +25,10 @@ from analytics_assets_tests.webhook_support import (
     start_receiver,
     stop,
 )
+from analytics_dev.postgres import PASSWORD, USER, postgres_server
 from analytics_dev.simulator.webhooks import webhook_body
+
+__all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
 JOB = {"uid": "job-0001", "workflow_uid": "wf-new-0001", "workflow_name": "W", "name": "J"}
 
@@ -215,3 +218,33 @@ def test_a_receiver_killed_mid_burst_loses_no_answered_event_and_stores_none_twi
     with DagsterInstance.from_config(str(receiver_home)) as instance:
         keys = [e.key for e in recorded(instance)]
     assert sorted(keys) == sorted((job["uid"], "succeeded") for job in jobs)
+
+
+def test_the_receiver_records_into_the_postgres_instance_exactly_once(
+    postgres_server, tmp_path, monkeypatch
+):
+    home = make_home(tmp_path, config=ROOT / "deploy" / "dagster.yaml")
+    with postgres_server.database() as database:
+        pg = {
+            "DAGSTER_PG_HOST": postgres_server.host,
+            "DAGSTER_PG_PORT": str(postgres_server.port),
+            "DAGSTER_PG_DB": database,
+            "DAGSTER_PG_USERNAME": USER,
+            "DAGSTER_PG_PASSWORD": PASSWORD,
+        }
+        env = subprocess_env(home, ANALYTICS_WEBHOOK_SECRET=SECRET, **pg)
+        jobs = [{"uid": f"pg-job-{i:03}", "workflow_uid": f"pg-wf-{i % 7}"} for i in range(60)]
+        bodies = [webhook_body(job, "succeeded") for job in jobs]
+        answered: dict[str, int] = {}
+        with receiver_process(env, tmp_path / "receiver.log") as receiver:
+            _burst(receiver.url, bodies + bodies[:20], answered, senders=5)
+        assert len(answered) == len(jobs)
+        for name, value in pg.items():  # the instance config reads them from the environment
+            monkeypatch.setenv(name, value)
+        with DagsterInstance.from_config(str(home)) as instance:
+            assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+            keys = [e.key for e in recorded(instance)]
+            registered = instance.get_dynamic_partitions("workflow_uids")
+        assert sorted(keys) == sorted((job["uid"], "succeeded") for job in jobs)
+        assert sorted(registered) == sorted({job["workflow_uid"] for job in jobs})
+        assert SECRET not in receiver.output()

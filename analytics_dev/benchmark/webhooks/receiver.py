@@ -113,9 +113,9 @@ def burst(port: int, events: int, senders: int, tag: str) -> dict[str, Any]:
     }
 
 
-def stored(home: Path, tag: str) -> dict[str, int]:
+def stored(home: Path, tag: str, env: dict[str, str]) -> dict[str, int]:
     """Events of the burst in the instance: total and distinct (job uid, kind)."""
-    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.update(env)  # the instance config reads its connection from the environment
     with DagsterInstance.from_config(str(home)) as instance:
         records = instance.fetch_observations(
             AssetRecordsFilter(asset_key=AssetKey("jobs")), limit=10_000
@@ -135,5 +135,5 @@ def measure(home: Path, log: Path, events: int, senders: int, tag: str, **env: s
     with receiver(home, log, **env) as url:
         port = int(url.rsplit(":", 1)[1])
         result = burst(port, events, senders, tag)
-    result.update(stored(home, tag))
+    result.update(stored(home, tag, env))
     return result
