@@ -125,11 +125,15 @@ def _read_new_events(
     return len(events), duplicates
 
 
-def _requests(names: Names, state: WebhookCursor, ready: set[str], order: list[str], busy, cap):  # noqa: ANN001
+def _requests(
+    names: Names, ranges: list[tuple[str, str]], order: list[str], ready: dict[str, int]
+) -> list[RunRequest]:
+    """One run per range; its key names the events it loads, so a repeated tick is a no-op
+    and a later event for the same workflows gets a new run."""
     requests = []
-    for first, last in load_ranges(ready, order, cap, busy):
+    for first, last in ranges:
         span = order[order.index(first) : order.index(last) + 1]
-        ids = [[u, state.pending[u]] for u in span if u in ready]
+        ids = [[u, ready[u]] for u in span if u in ready]
         key = hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
         requests.append(
             RunRequest(
@@ -152,10 +156,10 @@ def evaluate(context: SensorEvaluationContext, wiring: Wiring) -> SensorResult:
     known = set(registered)
     state.pending = {u: i for u, i in state.pending.items() if u in known}
     busy = _partitions_in_flight(context, registered)
-    ready = set(state.pending) - busy
-    requests = _requests(
-        names, state, ready, registered, busy, settings.sensor_max_partitions_per_run
-    )
+    ready = {u: i for u, i in state.pending.items() if u not in busy}
+    cap = settings.sensor_max_partitions_per_run
+    ranges = load_ranges(set(ready), registered, cap, busy)
+    requests = _requests(names, ranges, registered, ready)
     state.pending = {u: i for u, i in state.pending.items() if u in busy}
     context.log.info(
         f"read {read} webhook event(s) ({duplicates} redelivered); {len(ready)} workflow(s) "

@@ -44,7 +44,7 @@ def _loaded_at(instance: DagsterInstance, uid: str, ended: float) -> float | Non
 def _wait_initial_loads(instance: DagsterInstance, uids: list[str]) -> None:
     deadline = time.monotonic() + SETTLE_SECONDS
     while time.monotonic() < deadline:
-        if all(_loaded_at(instance, uid, 0) for uid in uids):
+        if all(_loaded_at(instance, uid, 0.0) for uid in uids):
             return
         time.sleep(2)
     raise RuntimeError("the first loads did not finish")
@@ -145,9 +145,9 @@ def run(
                 with receiver(home, workdir / "receiver.log", port=ports[1]) as hook:
                     sim.reset_requests()
                     ended = _play(data, pushed, jobs, spread, hook)
-                    played = {r.path for r in sim.requests()}
+                    played = {r.path for r in sim.requests}
                     _wait_loaded(instance, ended, timeout=poll_interval * 3 + 120)
-                requests = sim.requests()
+                requests = sim.requests
         finally:
             stopped = stop_session(dev)
     lists = sum(1 for r in requests if r.path.endswith("/jobs"))
