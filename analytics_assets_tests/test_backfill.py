@@ -4,7 +4,7 @@ import logging
 
 from dagster import AssetKey, DagsterEventType
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
 from analytics_assets.api.progress import Progress
 from analytics_assets_tests.support import (
     assert_full_load,

@@ -8,7 +8,7 @@ import pytest
 
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.api.paging import prefetched_in_order
-from analytics_assets.api.reads import Reader, iter_job_results
+from analytics_assets.api.reads import ApiReader, iter_job_results
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
 from analytics_assets_tests.fakes import FakeClock
@@ -146,7 +146,7 @@ def _successful(sim_data) -> list[dict]:
 
 def _rows(simulator, sim_data, concurrency: int) -> tuple[list[tuple[str, str]], int]:
     client = AnalyticsApiClient(_settings(simulator, concurrency), clock=FakeClock())
-    items = iter_job_results(Reader(client=client, arrow=False), _successful(sim_data))
+    items = iter_job_results(ApiReader(client=client, arrow=False), _successful(sim_data))
     rows = [(r["job_uid"], r["job_result_id"]) for batch in items for r in batch]
     return rows, client.stats.requests
 

@@ -46,6 +46,8 @@ from analytics_dev.simulator import ApiSimulator, SimulatedData
 from analytics_dev.simulator.records import FaultRule
 from analytics_dev.simulator.webhooks import webhook_body
 
+pytestmark = pytest.mark.topology
+
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
 API_KEY = "sk-topology-5e1b7d-SECRET-do-not-log"

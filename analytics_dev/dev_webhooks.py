@@ -1,10 +1,9 @@
-"""`make dev`'s push path: the receiver beside `dagster dev`, and a simulator whose jobs start
-and end on their own and announce it by webhook, so the UI shows pushed loads."""
+"""`make dev`'s push path: the receiver beside Dagster, and a simulator whose jobs start and
+end on their own and announce it by webhook, so the UI shows pushed loads."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,21 +23,14 @@ def simulator_args() -> list[str]:
     return ["--webhook-url", WEBHOOK_URL, "--activity-seconds", "20", "--job-seconds", "10", "60"]
 
 
-def start_receiver() -> subprocess.Popen | None:
+def receiver_command() -> list[str] | None:
     """`analytics-webhooks` on 127.0.0.1:3030, once the instance exists (two processes creating
     a fresh SQLite instance at once can stamp two schema heads); None without a secret."""
     from dagster import DagsterInstance
 
     if not os.environ.get(env_name("webhook_secret")):
-        print(f"no {env_name('webhook_secret')}: the webhook receiver is not started")
+        print(f"make dev: no {env_name('webhook_secret')}, so no webhook receiver")
         return None
     DagsterInstance.get().dispose()  # creates the storage before anyone else opens it
-    receiver = str(Path(sys.executable).parent / "analytics-webhooks")
-    print(f"webhook receiver: POST {WEBHOOK_URL}")
-    return subprocess.Popen([receiver, "--port", str(RECEIVER_PORT)])
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=30)
+    print(f"make dev: the webhook receiver takes POST {WEBHOOK_URL}")
+    return [str(Path(sys.executable).parent / "analytics-webhooks"), "--port", str(RECEIVER_PORT)]

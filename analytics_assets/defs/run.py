@@ -1,7 +1,8 @@
 """What one asset step needs, in one object: settings, client, pipeline, progress, partitions.
 
     with AssetRun(context, wiring) as run:
-        yield from run.load(run.source(JOBS, SUCCESSFUL_JOBS))
+        source = analytics_source(workflow_uids=run.uids, reader=run.api_reader())
+        yield from run.load(source.with_resources(JOBS, SUCCESSFUL_JOBS))
 
 Entered, it masks secrets in any failure and closes the client at the end.
 """
@@ -9,8 +10,9 @@ Entered, it masks secrets in any failure and closes the client at the end.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
@@ -21,8 +23,9 @@ from analytics_assets import constants as c
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.progress import Progress
-from analytics_assets.api.reads import Reader
+from analytics_assets.api.reads import ApiReader
 from analytics_assets.defs.metadata import (
+    DROPPED_LOAD_INFO,
     FINGERPRINT_METADATA,
     materialization,
     preview,
@@ -32,9 +35,11 @@ from analytics_assets.defs.metadata import (
 from analytics_assets.defs.partitions import run_partitions, unregistered
 from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
-from analytics_assets.warehouse.lock import writer_lock
+from analytics_assets.settings import ApiSettings
+from analytics_assets.warehouse.lock import WarehouseLockedError, writer_lock
 from analytics_assets.warehouse.pipelines import forget_batch, load_file_format, make_pipeline
-from analytics_assets.warehouse.reader import WarehouseReader, reading
+from analytics_assets.warehouse.queries import workflow_names
+from analytics_assets.warehouse.reader import WarehouseReader, read_warehouse
 
 T = TypeVar("T")
 
@@ -50,6 +55,7 @@ class AssetRun:
         self.partitions = run_partitions(context)
         self.pipeline = make_pipeline(self.settings, self.partitions, layout=self.names.layout)
         self.progress: Progress | None = None
+        self._api_reader: ApiReader | None = None
         self._client: AnalyticsApiClient | None = None
         self._stack = ExitStack()
         self._started = time.monotonic()
@@ -78,20 +84,22 @@ class AssetRun:
             self._client = self.wiring.client(self.settings, self.context.log)
         return self._client
 
-    def reader(self, *, workflows_total: int = 0, jobs_total: int = 0) -> Reader:
+    def api_reader(self, *, workflows_total: int = 0, jobs_total: int = 0) -> ApiReader:
         """How this step's source reads the API, with a progress log of these totals."""
         self.progress = Progress(self.context.log, workflows_total, jobs_total)
-        return Reader(client=self.client, progress=self.progress)
+        self._api_reader = ApiReader(client=self.client, progress=self.progress)
+        return self._api_reader
 
-    def query(self, ask: Callable[[WarehouseReader], T]) -> T:
+    def query_warehouse(self, ask: Callable[[WarehouseReader], T]) -> T:
         """Read the warehouse (under the writer lock: DuckDB takes one process at a time)."""
-        with writer_lock(self.settings), reading(self.pipeline) as warehouse:
-            return ask(warehouse)
+        with warehouse_lock(self.settings, self.context.log):
+            with read_warehouse(self.pipeline) as warehouse:
+                return ask(warehouse)
 
     def load(self, source: DltSource) -> Iterator[MaterializeResult]:
         """Load `source` through dagster-dlt; one enriched result per selected asset."""
         dlt = getattr(self.context.resources, self.names.dlt_resource)
-        with writer_lock(self.settings):
+        with warehouse_lock(self.settings, self.context.log):
             try:
                 results = list(
                     dlt.run(
@@ -104,34 +112,31 @@ class AssetRun:
                 )
             except PipelineStepFailed as exc:
                 raise _failure(exc) from None
-            tables = [r.asset_key.path[-1] for r in results if r.asset_key]
-            counts, previews = self._counts_and_previews(tables)
+            loaded = {
+                r.asset_key.path[-1]: _without_noise(r.metadata or {})
+                for r in results
+                if r.asset_key
+            }
+            facts = self._warehouse_facts(loaded)
         if self.progress:
             self.progress.finish()
-        requests = request_metadata(self.client)
-        for result, table in zip(results, tables, strict=True):
-            metadata = {
-                **(result.metadata or {}),
-                **table_metadata(self.pipeline, table, result.metadata or {}),
-                **requests,
-                "duration_seconds": MetadataValue.float(round(time.monotonic() - self._started, 3)),
-            }
+        for table, metadata in loaded.items():
+            metadata = {**metadata, **facts.tables[table], **self._run_figures()}
             if self.progress and table == c.JOB_RESULTS:
                 metadata["result_pages"] = MetadataValue.int(self.progress.pages)
-            if previews.get(table):
-                metadata["preview"] = MetadataValue.md(previews[table])
-            yield self._result(table, metadata, counts[table], self._listed(table))
+            yield self._result(table, metadata, facts, self._listed(table))
 
     def nothing_to_load(self, table: str) -> MaterializeResult:
-        """Materialize without a dlt run (saves its fixed cost) when no request is needed."""
-        with writer_lock(self.settings):
-            counts, _ = self._counts_and_previews([table])
+        """Materialize without a dlt run (saves its fixed cost) when no request is needed;
+        the columns and figures are those of any other materialization."""
+        with warehouse_lock(self.settings, self.context.log):
+            facts = self._warehouse_facts({table: {}})
         metadata = {
-            **table_metadata(self.pipeline, table, {}),
-            **request_metadata(None),
+            **facts.tables[table],
+            **self._run_figures(),
             "rows_loaded": MetadataValue.int(0),
         }
-        return self._result(table, metadata, counts[table])
+        return self._result(table, metadata, facts)
 
     def register_workflows(self, seen: list[str]) -> None:
         """Add a partition for each workflow uid not registered yet."""
@@ -141,35 +146,84 @@ class AssetRun:
             instance.add_dynamic_partitions(self.names.partitions, new)
             self.context.log.info(f"registered {len(new)} new workflow partition(s)")
 
-    def _counts_and_previews(
-        self, tables: list[str]
-    ) -> tuple[dict[str, dict[str | None, int]], dict[str, str]]:
-        """Per table its rows per partition and a preview; then a run of several partitions
-        leaves no pipeline behind. Called under the writer lock."""
-        with reading(self.pipeline) as warehouse:
+    def _warehouse_facts(self, loaded: dict[str, dict[str, Any]]) -> WarehouseFacts:
+        """Per table its rows per partition, columns and preview, and the workflows' names;
+        then a run of several partitions leaves no pipeline behind. Under the writer lock."""
+        tables = list(loaded)
+        with read_warehouse(self.pipeline) as warehouse:
             counts = {t: warehouse.partition_counts(t, self.partitions) for t in tables}
             previews = {t: preview(warehouse, t) for t in tables}
+            names = workflow_names(warehouse, self.uids)
+        described = {}
+        for table in tables:
+            described[table] = table_metadata(self.pipeline, table, loaded[table])
+            if previews.get(table):
+                described[table]["preview"] = MetadataValue.md(previews[table])
         forget_batch(self.pipeline, self.settings, self.names.layout)
-        return counts, previews
+        return WarehouseFacts(counts, described, names)
+
+    def _run_figures(self) -> dict[str, Any]:
+        """What this step asked of the API and how long it took, on every materialization."""
+        return {
+            **request_metadata(self.client),
+            "duration_seconds": MetadataValue.float(round(time.monotonic() - self._started, 3)),
+        }
 
     def _result(
         self,
         table: str,
         metadata: dict[str, Any],
-        counts: dict[str | None, int],
+        facts: WarehouseFacts,
         per_partition: dict[str, dict[str, Any]] | None = None,
     ) -> MaterializeResult:
         key = self.names.key(table)
-        return materialization(self.context, key, metadata, counts, self.partitions, per_partition)
+        extra = {
+            uid: {
+                **(
+                    {"workflow_name": MetadataValue.text(facts.names[uid])}
+                    if uid in facts.names
+                    else {}
+                ),
+                **(per_partition or {}).get(uid, {}),
+            }
+            for uid in self.uids
+        }
+        counts = facts.counts[table]
+        return materialization(self.context, key, metadata, counts, self.partitions, extra)
 
     def _listed(self, table: str) -> dict[str, dict[str, Any]]:
         """Per partition, the fingerprint of the jobs this run listed (on `jobs` only)."""
-        if self.progress is None or table != c.JOBS:
+        if self._api_reader is None or table != c.JOBS:
             return {}
         return {
             uid: {FINGERPRINT_METADATA: MetadataValue.text(fp)}
-            for uid, fp in self.progress.fingerprints.items()
+            for uid, fp in self._api_reader.fingerprints.items()
         }
+
+
+@contextmanager
+def warehouse_lock(settings: ApiSettings, log: Any) -> Iterator[None]:
+    """The writer lock, failing the step with the lock's own message (the holder, the bound,
+    the setting) rather than a wrapped traceback."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(writer_lock(settings, log))
+        except WarehouseLockedError as exc:
+            raise Failure(description=str(exc)) from None
+        yield
+
+
+@dataclass(frozen=True)
+class WarehouseFacts:
+    """What the warehouse says after a step: rows per partition, table metadata, names."""
+
+    counts: dict[str, dict[str | None, int]]
+    tables: dict[str, dict[str, Any]]
+    names: dict[str, str]
+
+
+def _without_noise(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in DROPPED_LOAD_INFO}
 
 
 def _failure(exc: PipelineStepFailed) -> Exception:

@@ -18,7 +18,7 @@ from analytics_assets import constants as c
 from analytics_assets.defs.names import Names
 from analytics_assets.defs.resources import AnalyticsApiResourceBase
 from analytics_assets.settings import AnalyticsConfigError, env_name
-from analytics_assets.settings.checks import webhook_secret_value
+from analytics_assets.settings.rules import webhook_secret_value
 
 API_SUFFIX = Names().api_resource  # "analytics_api"; an instance's key is "<prefix>_" + it
 
