@@ -30,6 +30,8 @@ from analytics_dev.simulator.webhooks import webhook_body
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
+pytestmark = pytest.mark.subprocess  # the receiver runs as a process
+
 JOB = {"uid": "job-0001", "workflow_uid": "wf-new-0001", "workflow_name": "W", "name": "J"}
 
 

@@ -215,6 +215,7 @@ def home_instance(tmp_path: Path):
         yield home, instance
 
 
+@pytest.mark.subprocess
 def test_lost_deliveries_are_caught_by_polling(
     defs, home_instance, api_resource, simulator, sim_data, duckdb_path, tmp_path, capfd
 ):
