@@ -4,8 +4,9 @@ API cost, and tells the polling sensor what the events already cover.
 The receiver (`analytics_assets.webhooks`) stores each delivery as an observation of the
 instance's `jobs` asset on the workflow's partition. Each tick reads the observations after
 its cursor (an event log storage id), drops redeliveries of an event (same job uid and kind),
-and requests loads of the workflows concerned, batched into contiguous ranges as the refresh
-sensor does. A workflow with a run in flight waits in the cursor until that run ends: the run
+and requests loads of the workflows whose jobs ended (succeeded or failed), batched into
+contiguous ranges as the refresh sensor does; a started job has no rows yet, it makes its
+workflow active for the polling sensor. A workflow with a run in flight waits in the cursor until that run ends: the run
 may have listed its jobs before the job finished.
 """
 
@@ -121,7 +122,8 @@ def _read_new_events(
                 f"job {event.job_uid} of workflow {event.workflow_uid} failed: "
                 f"{event.error or event.message or 'no error given'}"
             )
-        state.pending[event.workflow_uid] = storage_id
+        if event.kind != STARTED:  # a started job has no rows yet: polling watches it
+            state.pending[event.workflow_uid] = storage_id
     return len(events), duplicates
 
 
@@ -197,9 +199,9 @@ def build_webhook_sensor(
 def note_webhook_events(
     context: SensorEvaluationContext, names: Names, state: SensorState, interval: float
 ) -> set[str]:
-    """The polling sensor's hook: workflows with events since its last tick are marked active
-    (a job started) and take their fingerprint from their next load; those whose event is not
-    loaded yet are returned, to be left to this sensor (treated as in flight)."""
+    """The polling sensor's hook: a workflow whose job started since its last tick is marked
+    active; one whose job ended takes its fingerprint from the load of that event, and while
+    that load has not happened it is returned, left to this sensor (treated as in flight)."""
     now = time.time()
     since = context.last_tick_completion_time or now - interval
     jobs_key = names.key(c.JOBS)
@@ -209,7 +211,9 @@ def note_webhook_events(
         entry = state.entries.get(event.workflow_uid)
         if entry is None:
             continue
-        entry.active = entry.active or event.kind == STARTED
+        if event.kind == STARTED:  # checked every tick until its jobs are no longer active
+            entry.active = True
+            continue
         entry.fingerprint = UNKNOWN  # its load records the fingerprint the sensor then takes
         latest[event.workflow_uid] = (storage_id, timestamp)
     if not latest:
