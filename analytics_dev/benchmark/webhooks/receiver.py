@@ -25,10 +25,14 @@ SECRET = "bench-webhook-secret-not-secret"
 
 
 @contextlib.contextmanager
-def receiver(home: Path, log: Path, port: int | None = None, **env: str) -> Iterator[str]:
-    """`analytics-webhooks` for the shipped module on `port` (default: a free one); its URL."""
+def receiver(
+    home: Path, log: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`analytics-webhooks` for the shipped module on `port` (default: a free one), with
+    `env` added to its environment; its URL."""
     port = port or free_port()
-    environ = {**clean_env(), "DAGSTER_HOME": str(home), "ANALYTICS_WEBHOOK_SECRET": SECRET, **env}
+    environ = {**clean_env(), "DAGSTER_HOME": str(home), "ANALYTICS_WEBHOOK_SECRET": SECRET}
+    environ.update(env or {})
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [str(BIN / "analytics-webhooks"), "--port", str(port)],
@@ -132,7 +136,7 @@ def stored(home: Path, tag: str, env: dict[str, str]) -> dict[str, int]:
 
 def measure(home: Path, log: Path, events: int, senders: int, tag: str, **env: str) -> dict:
     """Start a receiver on `home`, send the burst, count what the instance holds."""
-    with receiver(home, log, **env) as url:
+    with receiver(home, log, env=env) as url:
         port = int(url.rsplit(":", 1)[1])
         result = burst(port, events, senders, tag)
     result.update(stored(home, tag, env))
