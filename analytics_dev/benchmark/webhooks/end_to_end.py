@@ -120,7 +120,7 @@ def run(
         seed=11, workflows=WORKFLOWS, jobs_per_workflow=(1, 3), rows_per_job=(5, 40)
     )
     uids = [w["uid"] for w in data.workflows]
-    pushed = set(uids[::2])
+    pushed = set(uids[: len(uids) // 2])  # contiguous: no pushed range spans a polled one
     with ApiSimulator(data, api_key=KEY) as sim:
         env = product_env(
             home,
