@@ -4,6 +4,7 @@ end on their own and announce it by webhook, so the UI shows pushed loads."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -31,6 +32,18 @@ def receiver_command() -> list[str] | None:
     if not os.environ.get(env_name("webhook_secret")):
         print(f"make dev: no {env_name('webhook_secret')}, so no webhook receiver")
         return None
+    if not _port_free(RECEIVER_PORT):  # a child that exits would end make dev
+        print(f"make dev: port {RECEIVER_PORT} is in use, so no webhook receiver")
+        return None
     DagsterInstance.get().dispose()  # creates the storage before anyone else opens it
     print(f"make dev: the webhook receiver takes POST {WEBHOOK_URL}")
     return [str(Path(sys.executable).parent / "analytics-webhooks"), "--port", str(RECEIVER_PORT)]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
