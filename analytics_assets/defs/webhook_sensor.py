@@ -6,8 +6,8 @@ instance's `jobs` asset on the workflow's partition. Each tick reads the observa
 its cursor (an event log storage id), drops redeliveries of an event (same job uid and kind),
 and requests loads of the workflows whose jobs ended (succeeded or failed), batched into
 contiguous ranges as the refresh sensor does; a started job has no rows yet, it makes its
-workflow active for the polling sensor. A workflow with a run in flight waits in the cursor until that run ends: the run
-may have listed its jobs before the job finished.
+workflow active for the polling sensor. A workflow with a run in flight waits in the cursor
+until that run ends: the run may have listed its jobs before the job finished.
 """
 
 from __future__ import annotations
