@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=60)
     p.add_argument("--spread", type=float, default=180.0, help="seconds over which jobs end")
     p.add_argument("--poll-interval", type=int, default=60, help="the refresh sensor's, seconds")
+    p.add_argument(
+        "--webhook-interval", type=int, default=None, help="the webhook sensor's (default 10)"
+    )
     p.add_argument("--ports", type=int, nargs=2, default=(3210, 3211), metavar=("UI", "RECEIVER"))
     p.add_argument("--out", default="data/bench")
     return p
@@ -72,7 +75,11 @@ def main() -> int:
         if args.only in (None, "e2e"):
             (work / "e2e").mkdir()
             e2e = end_to_end.run(
-                work / "e2e", args.jobs, args.spread, args.poll_interval, tuple(args.ports)
+                work / "e2e",
+                args.jobs,
+                args.spread,
+                (args.poll_interval, args.webhook_interval),
+                tuple(args.ports),
             )
             print(f"end to end: {e2e}")
             report["end_to_end"] = e2e

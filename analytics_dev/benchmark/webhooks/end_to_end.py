@@ -111,9 +111,15 @@ def _figures(ended: list[dict], pushed: bool) -> dict[str, Any]:
 
 
 def run(
-    workdir: Path, jobs: int, spread: float, poll_interval: int, ports: tuple[int, int]
+    workdir: Path,
+    jobs: int,
+    spread: float,
+    intervals: tuple[int, int | None],
+    ports: tuple[int, int],
 ) -> dict:
-    """Both paths side by side in one `dagster dev` session."""
+    """Both paths side by side in one `dagster dev` session; `intervals`: the refresh
+    sensor's and the webhook sensor's (None: its default)."""
+    poll_interval, pushed_interval = intervals
     home = dagster_home(workdir / "home")
     DagsterInstance.from_config(str(home)).dispose()  # one process creates the storage
     data = SimulatedData(
@@ -129,6 +135,8 @@ def run(
             ANALYTICS_WEBHOOK_SECRET=SECRET,
             ANALYTICS_SENSOR_INTERVAL_SECONDS=str(poll_interval),
         )
+        if pushed_interval:
+            env["ANALYTICS_WEBHOOK_SENSOR_INTERVAL_SECONDS"] = str(pushed_interval)
         log = workdir / "dagster_dev.log"
         with log.open("w") as out:
             dev = subprocess.Popen(
@@ -156,6 +164,7 @@ def run(
         "spread_s": spread,
         "workflows": WORKFLOWS,
         "poll_interval_s": poll_interval,
+        "webhook_interval_s": pushed_interval or "default (10)",
         "pushed": _figures(ended, True),
         "polling_only": _figures(ended, False),
         "api_requests_during_measurement": len(requests),
