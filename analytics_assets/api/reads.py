@@ -7,7 +7,6 @@ sensor's checks both read through these.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -20,9 +19,10 @@ from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.envelopes import unwrap_list
 from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.jobs import normalize_job, with_version
-from analytics_assets.api.paging import iter_result_pages, prefetched_in_order
+from analytics_assets.api.paging import iter_result_pages
 from analytics_assets.api.progress import Progress
 from analytics_assets.api.results import ResultRowIdentity, StagedRows, result_record, utc_now_iso
+from analytics_assets.api.scheduler import End, longest_first, pages_as_they_arrive
 from analytics_assets.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
@@ -83,10 +83,25 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
     return [with_version(normalize_job(job, workflow_uid)) for job in unwrap_list(body, path)]
 
 
+def _job_pages(
+    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | End]]:
+    """(job, page) for every page of every job as pages arrive, then (job, END) once a job is
+    done: fetched ahead of the caller, longest jobs first.
+
+    Up to `fetch_concurrency` jobs are fetched at once, as many as the client finds the plan
+    and the round trip call for; each job's pages stay in order (the cursor of one page names
+    the next), pages of different jobs interleave.
+    """
+    ordered = longest_first(list(jobs))
+    streams = [(job, functools.partial(_pages_of_job, api, job, log)) for job in ordered]
+    return pages_as_they_arrive(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
+
+
 def _pages_of_job(
     api: AnalyticsApiClient, job: dict[str, Any], log: Any
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(job, page) for every page of one job, in order.
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page of one job, in order.
 
     A job whose first page is a 404 (deleted upstream) is skipped with a warning; a 404
     after some pages were read fails the run, so no job is ever loaded half.
@@ -99,26 +114,36 @@ def _pages_of_job(
             raise
         log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
         return
-    for page in itertools.chain([first] if first is not None else [], pages):
-        yield job, page
-
-
-def _job_pages(
-    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(job, page) for every page of every job, in job order, fetched ahead of the caller.
-
-    Up to `fetch_concurrency` jobs are fetched at once, as many as the client finds the plan
-    and the round trip call for (each job's pages stay sequential: the cursor of one page
-    names the next); rows still arrive in job order.
-    """
-    streams = (functools.partial(_pages_of_job, api, job, log) for job in jobs)
-    return prefetched_in_order(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
+    if first is not None:
+        yield first
+        yield from pages
 
 
 # dlt has a fixed cost per extracted item (it infers each Arrow table's schema): small pages
 # are gathered into items of about this many rows, still only a few MB each.
 BATCH_ROWS = 5000
+
+
+class _JobRows:
+    """Turns one job's pages, in order, into warehouse rows (its ids count identical rows)."""
+
+    def __init__(self, job: dict[str, Any], staged: StagedRows) -> None:
+        self.uid = str(job["uid"])
+        self.workflow_uid = str(job["workflow_uid"])
+        self.identity = ResultRowIdentity(self.uid)
+        self.extracted_at = utc_now_iso()
+        self.staged = staged
+
+    def records(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            result_record(
+                item,
+                identity=self.identity,
+                workflow_uid=self.workflow_uid,
+                extracted_at=self.extracted_at,
+            )
+            for item in self.staged.fresh(self.uid, page)
+        ]
 
 
 def iter_job_results(
@@ -128,31 +153,26 @@ def iter_job_results(
 ) -> Iterator[list[dict[str, Any]] | pa.Table]:
     """Every result row of the given jobs, in lists (or Arrow tables) of whole API pages.
 
-    Pages are fetched ahead in background threads while this one shapes rows. A job `staged`
-    has seen is skipped, and so is a row whose API-sent id it has seen.
+    Pages are fetched ahead in background threads while this one shapes rows; pages of
+    different jobs come in the order they arrive. A job `staged` has seen is skipped, and so
+    is a row whose API-sent id it has seen.
     """
     api, log, progress, arrow = reader.client, reader.log, reader.progress, reader.arrow
     staged = staged if staged is not None else StagedRows()
     repeated = staged.repeated
-    identity: ResultRowIdentity | None = None
-    extracted_at = utc_now_iso()
+    open_jobs: dict[str, _JobRows] = {}  # jobs with pages still to come: memory per job
     batch: list[dict[str, Any]] = []
-    jobs = (job for job in jobs if staged.first_time(str(job["uid"])))
-    for job, page in _job_pages(api, jobs, log):
-        if identity is None or identity.job_uid != str(job["uid"]):
-            identity = ResultRowIdentity(str(job["uid"]))
-            extracted_at = utc_now_iso()
-        batch += [
-            result_record(
-                item,
-                identity=identity,
-                workflow_uid=str(job["workflow_uid"]),
-                extracted_at=extracted_at,
-            )
-            for item in staged.fresh(identity.job_uid, page)
-        ]
+    fresh_jobs = [job for job in jobs if staged.first_time(str(job["uid"]))]
+    for job, page in _job_pages(api, fresh_jobs, log):
+        uid = str(job["uid"])
+        if isinstance(page, End):
+            open_jobs.pop(uid, None)
+            staged.done(uid)
+            continue
+        rows = open_jobs.get(uid) or open_jobs.setdefault(uid, _JobRows(job, staged))
+        batch += rows.records(page)
         if progress:
-            progress.page_loaded(str(job["uid"]), len(page))
+            progress.page_loaded(uid, len(page))
         if len(batch) >= BATCH_ROWS:
             yield _item(batch, arrow)
             batch = []

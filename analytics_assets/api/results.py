@@ -44,15 +44,14 @@ class StagedRows:
     The load declares its staged rows free of duplicate keys, and dlt then skips the
     ROW_NUMBER() pass over them that takes most of a merge's time and memory. Generated ids are
     unique by construction (see `ResultRowIdentity`) once each job is read once. Ids the API
-    sends are remembered per job (memory bounded by the largest job, not the load), and a
-    repeated one is dropped, as the merge's deduplication dropped it before; an API that gave
-    two jobs the same row id would be sending an id that is not an id.
+    sends are remembered per job until its last page (memory bounded by the jobs being read, not
+    the load), and a repeated one is dropped, as the merge's deduplication dropped it before;
+    an API that gave two jobs the same row id would be sending an id that is not an id.
     """
 
     def __init__(self) -> None:
         self._jobs: set[str] = set()
-        self._job: str | None = None
-        self._sent_ids: set[str] = set()
+        self._sent_ids: dict[str, set[str]] = {}  # per job still being read
         self.repeated = 0
 
     def first_time(self, job_uid: str) -> bool:
@@ -68,21 +67,24 @@ class StagedRows:
         sent = [item.get("job_result_id") for item in page]
         if not any(sent):
             return page
-        if job_uid != self._job:
-            self._job, self._sent_ids = job_uid, set()
+        seen = self._sent_ids.setdefault(job_uid, set())
         ids = [str(i) for i in sent if i]
-        if len(ids) == len(page) and len(set(ids)) == len(ids) and self._sent_ids.isdisjoint(ids):
-            self._sent_ids.update(ids)  # the usual page: every id sent, none seen before
+        if len(ids) == len(page) and len(set(ids)) == len(ids) and seen.isdisjoint(ids):
+            seen.update(ids)  # the usual page: every id sent, none seen before
             return page
         kept = []
         for item, key in zip(page, sent, strict=True):
-            if key and str(key) in self._sent_ids:
+            if key and str(key) in seen:
                 self.repeated += 1
                 continue
             if key:
-                self._sent_ids.add(str(key))
+                seen.add(str(key))
             kept.append(item)
         return kept
+
+    def done(self, job_uid: str) -> None:
+        """The job's pages are all read: forget the ids it sent."""
+        self._sent_ids.pop(job_uid, None)
 
 
 def result_record(

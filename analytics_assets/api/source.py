@@ -123,7 +123,8 @@ def analytics_source(
 
 @dlt.source(name=c.SOURCE_NAME, max_table_nesting=2)
 def job_results_source(jobs: Sequence[JobRef] = (), *, reader: Reader | None = None) -> DltResource:
-    """`job_results` of the given (job uid, workflow uid) pairs, in that order."""
+    """`job_results` of the given (job uid, workflow uid[, total row count]) jobs, the longest
+    first."""
     reader = reader or Reader()
 
     @dlt.resource(
@@ -134,7 +135,10 @@ def job_results_source(jobs: Sequence[JobRef] = (), *, reader: Reader | None = N
     )
     def job_results() -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
-        known = [{"uid": job, "workflow_uid": workflow} for job, workflow in jobs]
+        known = [
+            {"uid": ref[0], "workflow_uid": ref[1], "total_row_count": (ref[2:] or (None,))[0]}
+            for ref in jobs
+        ]
         yield from iter_job_results(reader, known, StagedRows())
 
     return job_results()
