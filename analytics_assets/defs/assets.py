@@ -7,10 +7,17 @@ Three multi-assets, because they differ in partitioning and because the blocking
 - `job_results` (per workflow; results of the successful jobs the warehouse holds).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetsDefinition, BackfillPolicy, Config, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    BackfillPolicy,
+    Config,
+    multi_asset,
+)
 from dagster_dlt import build_dlt_asset_specs
 from dlt.extract.source import DltSource
 from pydantic import Field
@@ -46,6 +53,18 @@ class JobResultsConfig(Config):
     )
 
 
+def _without_dlt_objects(specs: Sequence[AssetSpec]) -> list[AssetSpec]:
+    """dagster-dlt puts the source, pipeline and translator objects in each spec's metadata
+    for its own `run` to find; we pass them to `run` ourselves, and in the UI they only show
+    as three "(unserializable)" rows on every asset."""
+    return [
+        spec.replace_attributes(
+            metadata={k: v for k, v in spec.metadata.items() if not k.startswith("dagster_dlt/")}
+        )
+        for spec in specs
+    ]
+
+
 def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
     """The three multi-assets of one instance."""
     names = wiring.names
@@ -55,8 +74,12 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
     def multi(name: str, source: DltSource, partitioned: bool) -> Any:
         return multi_asset(
             name=names.op(name),
-            specs=build_dlt_asset_specs(
-                dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=wiring.translator
+            specs=_without_dlt_objects(
+                build_dlt_asset_specs(
+                    dlt_source=source,
+                    dlt_pipeline=pipeline,
+                    dagster_dlt_translator=wiring.translator,
+                )
             ),
             can_subset=True,
             partitions_def=wiring.partitions_def if partitioned else None,

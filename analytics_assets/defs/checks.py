@@ -1,14 +1,26 @@
 """The blocking check that enforces the successful-jobs filter on what the warehouse holds."""
 
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     MetadataValue,
+    Output,
     PreviewWarning,
     asset_check,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from analytics_assets import constants as c
@@ -17,7 +29,7 @@ from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.lock import writer_lock
 from analytics_assets.warehouse.pipelines import make_pipeline
-from analytics_assets.warehouse.queries import missing_jobs, violating_jobs
+from analytics_assets.warehouse.queries import missing_jobs, violating_jobs, workflow_names
 from analytics_assets.warehouse.reader import reading
 
 MAX_LISTED = 50
@@ -26,42 +38,44 @@ MAX_LISTED = 50
 def build_check(wiring: Wiring) -> AssetChecksDefinition:
     """`successful_jobs_filter` (or `P_successful_jobs_filter`) on the instance's table."""
     names = wiring.names
+    asset_key = names.key(c.SUCCESSFUL_JOBS)
 
-    def successful_jobs_filter(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        """Query the checked partitions through dlt's SQL client (any SQL destination)."""
+    def successful_jobs_filter(context: AssetCheckExecutionContext) -> Iterator[Any]:
+        """Query the checked partitions through dlt's SQL client (any SQL destination), and
+        record one evaluation per partition: Dagster attributes a result to a partition only
+        when the step has exactly one, so a range run would otherwise show none as checked."""
         settings = getattr(context.resources, names.api_resource).settings()
         with secrets_kept(settings):
             partitions = _partition_keys(context, names.partitions)
             pipeline = make_pipeline(settings, name=names.check_pipeline, layout=names.layout)
-            with writer_lock(settings), reading(pipeline) as warehouse:
-                violating = violating_jobs(warehouse, partitions)
-                missing = missing_jobs(warehouse, partitions)
-                successful, jobs = warehouse.table(c.SUCCESSFUL_JOBS), warehouse.table(c.JOBS)
-            metadata: dict[str, MetadataValue] = {
-                "partitions_checked": MetadataValue.int(len(partitions)),
-                "violating_count": MetadataValue.int(len(violating)),
-                "violating_uids": MetadataValue.json(violating[:MAX_LISTED]),
-                "missing_count": MetadataValue.int(len(missing)),
-                "missing_uids": MetadataValue.json(missing[:MAX_LISTED]),
-            }
-            # The way to the offending rows: the query that returns them, ready to paste.
-            if violating:
-                metadata["violating_rows_query"] = _sql(
-                    f"SELECT * FROM {successful} WHERE NOT {SUCCESSFUL_SQL}"
+            with writer_lock(settings, context.log), reading(pipeline) as warehouse:
+                found = Findings(
+                    violating=_by_partition(violating_jobs(warehouse, partitions)),
+                    missing=_by_partition(missing_jobs(warehouse, partitions)),
+                    successful=warehouse.table(c.SUCCESSFUL_JOBS),
+                    jobs=warehouse.table(c.JOBS),
+                    names=workflow_names(warehouse, partitions),
                 )
-            if missing:
-                metadata["missing_rows_query"] = _sql(
-                    f"SELECT * FROM {jobs} WHERE {SUCCESSFUL_SQL}\n"
-                    f"  AND uid NOT IN (SELECT uid FROM {successful})"
-                )
-            return AssetCheckResult(passed=not violating and not missing, metadata=metadata)
+            if not partitions:
+                yield AssetCheckResult(passed=True, description="No workflow partition yet.")
+                return
+            targets = _latest_materializations(context.instance, asset_key, partitions)
+            for partition in partitions:
+                yield found.evaluation(asset_key, names.check, partition, targets.get(partition))
+            yield Output(None)
+            failed = sorted(set(found.violating) | set(found.missing))
+            context.log.info(
+                f"{names.check}: {len(partitions) - len(failed)} of {len(partitions)} "
+                f"partition(s) passed"
+                + (f"; failed: {', '.join(failed[:MAX_LISTED])}" if failed else "")
+            )
 
     # Partitioned checks are "preview" in dagster 1.13; they are what scopes the check to the
     # partitions a run touched, so we accept the preview and keep every log line quiet about it.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)
         return asset_check(
-            asset=names.key(c.SUCCESSFUL_JOBS),
+            asset=asset_key,
             name=names.check,
             blocking=True,
             partitions_def=wiring.partitions_def,
@@ -71,11 +85,112 @@ def build_check(wiring: Wiring) -> AssetChecksDefinition:
                 "Every row satisfies total_row_count > 0 and status == 'finished', and every job "
                 "in `jobs` that satisfies it is present. Blocks job_results when it fails."
             ),
-        )(successful_jobs_filter)
+        )(successful_jobs_filter)  # type: ignore[arg-type]  # a generator: one result per partition
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the warehouse holds against the filter, per workflow partition."""
+
+    violating: dict[str, list[str]]
+    missing: dict[str, list[str]]
+    successful: str | None
+    jobs: str | None
+    names: dict[str, str]
+
+    def evaluation(
+        self,
+        asset_key: AssetKey,
+        check_name: str,
+        partition: str,
+        target: AssetCheckEvaluationTargetMaterializationData | None,
+    ) -> AssetCheckEvaluation:
+        violating = self.violating.get(partition, [])
+        missing = self.missing.get(partition, [])
+        return AssetCheckEvaluation(
+            asset_key=asset_key,
+            check_name=check_name,
+            passed=not violating and not missing,
+            metadata=self.metadata(partition, violating, missing),
+            target_materialization_data=target,
+            severity=AssetCheckSeverity.ERROR,
+            description=self.description(partition, violating, missing),
+            blocking=True,
+            partition=partition,
+        )
+
+    def metadata(
+        self, partition: str, violating: list[str], missing: list[str]
+    ) -> dict[str, MetadataValue]:
+        metadata: dict[str, MetadataValue] = {
+            "workflow_name": MetadataValue.text(self.names.get(partition, "")),
+            "violating_count": MetadataValue.int(len(violating)),
+            "violating_uids": MetadataValue.json(violating[:MAX_LISTED]),
+            "missing_count": MetadataValue.int(len(missing)),
+            "missing_uids": MetadataValue.json(missing[:MAX_LISTED]),
+        }
+        # The way to the offending rows: the query that returns them, ready to paste.
+        where = f"workflow_uid = '{_quoted(partition)}'"
+        if violating:
+            metadata["violating_rows_query"] = _sql(
+                f"SELECT * FROM {self.successful} WHERE {where} AND NOT {SUCCESSFUL_SQL}"
+            )
+        if missing:
+            metadata["missing_rows_query"] = _sql(
+                f"SELECT * FROM {self.jobs} WHERE {where} AND {SUCCESSFUL_SQL}\n"
+                f"  AND uid NOT IN (SELECT uid FROM {self.successful})"
+            )
+        return metadata
+
+    def description(self, partition: str, violating: list[str], missing: list[str]) -> str:
+        name = self.names.get(partition)
+        workflow = f"workflow {name!r} ({partition})" if name else f"workflow {partition}"
+        if not violating and not missing:
+            return f"{workflow}: every successful job satisfies the filter and is present."
+        return (
+            f"{workflow}: {len(violating)} row(s) violate the filter, {len(missing)} "
+            "successful job(s) missing."
+        )
 
 
 def _sql(query: str) -> MetadataValue:
     return MetadataValue.md(f"```sql\n{query}\n```")
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _by_partition(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for workflow_uid, uid in pairs:
+        grouped.setdefault(workflow_uid, []).append(uid)
+    return grouped
+
+
+def _latest_materializations(
+    instance: DagsterInstance, asset_key: AssetKey, partitions: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The materialization each partition's evaluation is about: its latest (this run's)."""
+    found: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+
+    def latest(keys: list[str], limit: int) -> None:
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys), limit=limit
+        ).records
+        for record in records:  # newest first
+            partition = record.partition_key
+            if partition is not None and partition not in found:
+                found[partition] = AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=record.storage_id,
+                    run_id=record.run_id,
+                    timestamp=record.timestamp,
+                )
+
+    latest(partitions, len(partitions) * 2)  # one query when the run just loaded them all
+    for partition in [p for p in partitions if p not in found]:
+        latest([partition], 1)
+    return found
 
 
 def _partition_keys(context: AssetCheckExecutionContext, partitions_name: str) -> list[str]:

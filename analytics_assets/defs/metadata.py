@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from dagster import (
     TableColumnConstraints,
     TableSchema,
 )
+from dlt.common.schema import Schema
 from dlt.destinations.exceptions import DatabaseException
 from dlt.pipeline.pipeline import Pipeline
 
@@ -29,6 +31,11 @@ PREVIEW_COLUMNS = {
     c.WORKFLOWS: ("uid", "name", "created_at", "project_id"),
 }
 PREVIEW_ROWS = 5
+# How far back a run that loaded nothing looks for its table's stored columns.
+STORED_VERSIONS_SEARCHED = 50
+# dagster-dlt's load-info keys that are noise in the UI: per-file job records with absolute
+# local paths (the row counts and the load itself are reported separately).
+DROPPED_LOAD_INFO = ("jobs",)
 
 
 def materialization(
@@ -85,14 +92,15 @@ def table_metadata(pipeline: Pipeline, table: str, loaded: Mapping[str, Any]) ->
     """Table name and column schema on every materialization.
 
     dagster-dlt sets them only when a load changed the schema; a user looking at any
-    materialization should still see where the rows are and what they look like.
+    materialization should still see where the rows are and what they look like, so a run
+    that loaded nothing takes the columns from the schema dlt stored in the destination.
     """
     destination = pipeline.destination.destination_name
     metadata: dict[str, Any] = {}
     if "dagster/table_name" not in loaded:
         metadata["dagster/table_name"] = f"{destination}.{pipeline.dataset_name}.{table}"
     if not _has_columns(loaded.get("dagster/column_schema")):
-        columns = _known_columns(pipeline, table)
+        columns = _known_columns(pipeline, table) or _stored_columns(pipeline, table)
         if columns:
             metadata["dagster/column_schema"] = TableSchema(columns=columns)
     return metadata
@@ -106,16 +114,47 @@ def _has_columns(schema: Any) -> bool:
 def _known_columns(pipeline: Pipeline, table: str) -> list[TableColumn]:
     if not pipeline.default_schema_name:
         return []
-    schema = pipeline.default_schema
+    return _columns(pipeline.default_schema, table)
+
+
+def _stored_columns(pipeline: Pipeline, table: str) -> list[TableColumn]:
+    """The table's columns in the newest schema version dlt stored that has them (each of
+    our pipelines stores the versions of its own tables under one schema name)."""
+    with pipeline.sql_client() as client:
+        versions = WarehouseReader(client).table("_dlt_version")
+        if versions is None:
+            return []
+        hashes = [
+            row[0]
+            for row in WarehouseReader(client).rows(
+                f"SELECT version_hash FROM {versions} WHERE schema_name = %s "
+                f"ORDER BY inserted_at DESC LIMIT {STORED_VERSIONS_SEARCHED}",
+                c.SOURCE_NAME,
+            )
+        ]
+    with pipeline.destination_client() as job_client:
+        for version_hash in hashes:
+            stored = job_client.get_stored_schema_by_hash(version_hash)  # type: ignore[attr-defined]
+            if stored is None:
+                continue
+            columns = _columns(Schema.from_stored_schema(json.loads(stored.schema)), table)
+            if columns:
+                return columns
+    return []
+
+
+def _columns(schema: Schema, table: str) -> list[TableColumn]:
+    """Columns dlt has typed (a table declared but never loaded has none)."""
     if table not in schema.tables:
         return []
     return [
         TableColumn(
             name=name,
-            type=str(column.get("data_type", "text")),
+            type=str(column["data_type"]),
             constraints=TableColumnConstraints(nullable=bool(column.get("nullable", True))),
         )
         for name, column in schema.get_table_columns(table).items()
+        if column.get("data_type")
     ]
 
 

@@ -9,8 +9,9 @@ Entered, it masks secrets in any failure and closes the client at the end.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
@@ -23,6 +24,7 @@ from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.progress import Progress
 from analytics_assets.api.reads import Reader
 from analytics_assets.defs.metadata import (
+    DROPPED_LOAD_INFO,
     FINGERPRINT_METADATA,
     materialization,
     preview,
@@ -34,6 +36,7 @@ from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.lock import writer_lock
 from analytics_assets.warehouse.pipelines import forget_batch, load_file_format, make_pipeline
+from analytics_assets.warehouse.queries import workflow_names
 from analytics_assets.warehouse.reader import WarehouseReader, reading
 
 T = TypeVar("T")
@@ -85,13 +88,13 @@ class AssetRun:
 
     def query(self, ask: Callable[[WarehouseReader], T]) -> T:
         """Read the warehouse (under the writer lock: DuckDB takes one process at a time)."""
-        with writer_lock(self.settings), reading(self.pipeline) as warehouse:
+        with writer_lock(self.settings, self.context.log), reading(self.pipeline) as warehouse:
             return ask(warehouse)
 
     def load(self, source: DltSource) -> Iterator[MaterializeResult]:
         """Load `source` through dagster-dlt; one enriched result per selected asset."""
         dlt = getattr(self.context.resources, self.names.dlt_resource)
-        with writer_lock(self.settings):
+        with writer_lock(self.settings, self.context.log):
             try:
                 results = list(
                     dlt.run(
@@ -104,34 +107,31 @@ class AssetRun:
                 )
             except PipelineStepFailed as exc:
                 raise _failure(exc) from None
-            tables = [r.asset_key.path[-1] for r in results if r.asset_key]
-            counts, previews = self._counts_and_previews(tables)
+            loaded = {
+                r.asset_key.path[-1]: _without_noise(r.metadata or {})
+                for r in results
+                if r.asset_key
+            }
+            facts = self._warehouse_facts(loaded)
         if self.progress:
             self.progress.finish()
-        requests = request_metadata(self.client)
-        for result, table in zip(results, tables, strict=True):
-            metadata = {
-                **(result.metadata or {}),
-                **table_metadata(self.pipeline, table, result.metadata or {}),
-                **requests,
-                "duration_seconds": MetadataValue.float(round(time.monotonic() - self._started, 3)),
-            }
+        for table, metadata in loaded.items():
+            metadata = {**metadata, **facts.tables[table], **self._run_figures()}
             if self.progress and table == c.JOB_RESULTS:
                 metadata["result_pages"] = MetadataValue.int(self.progress.pages)
-            if previews.get(table):
-                metadata["preview"] = MetadataValue.md(previews[table])
-            yield self._result(table, metadata, counts[table], self._listed(table))
+            yield self._result(table, metadata, facts, self._listed(table))
 
     def nothing_to_load(self, table: str) -> MaterializeResult:
-        """Materialize without a dlt run (saves its fixed cost) when no request is needed."""
-        with writer_lock(self.settings):
-            counts, _ = self._counts_and_previews([table])
+        """Materialize without a dlt run (saves its fixed cost) when no request is needed;
+        the columns and figures are those of any other materialization."""
+        with writer_lock(self.settings, self.context.log):
+            facts = self._warehouse_facts({table: {}})
         metadata = {
-            **table_metadata(self.pipeline, table, {}),
-            **request_metadata(None),
+            **facts.tables[table],
+            **self._run_figures(),
             "rows_loaded": MetadataValue.int(0),
         }
-        return self._result(table, metadata, counts[table])
+        return self._result(table, metadata, facts)
 
     def register_workflows(self, seen: list[str]) -> None:
         """Add a partition for each workflow uid not registered yet."""
@@ -141,26 +141,50 @@ class AssetRun:
             instance.add_dynamic_partitions(self.names.partitions, new)
             self.context.log.info(f"registered {len(new)} new workflow partition(s)")
 
-    def _counts_and_previews(
-        self, tables: list[str]
-    ) -> tuple[dict[str, dict[str | None, int]], dict[str, str]]:
-        """Per table its rows per partition and a preview; then a run of several partitions
-        leaves no pipeline behind. Called under the writer lock."""
+    def _warehouse_facts(self, loaded: dict[str, dict[str, Any]]) -> WarehouseFacts:
+        """Per table its rows per partition, columns and preview, and the workflows' names;
+        then a run of several partitions leaves no pipeline behind. Under the writer lock."""
+        tables = list(loaded)
         with reading(self.pipeline) as warehouse:
             counts = {t: warehouse.partition_counts(t, self.partitions) for t in tables}
             previews = {t: preview(warehouse, t) for t in tables}
+            names = workflow_names(warehouse, self.uids)
+        described = {}
+        for table in tables:
+            described[table] = table_metadata(self.pipeline, table, loaded[table])
+            if previews.get(table):
+                described[table]["preview"] = MetadataValue.md(previews[table])
         forget_batch(self.pipeline, self.settings, self.names.layout)
-        return counts, previews
+        return WarehouseFacts(counts, described, names)
+
+    def _run_figures(self) -> dict[str, Any]:
+        """What this step asked of the API and how long it took, on every materialization."""
+        return {
+            **request_metadata(self.client),
+            "duration_seconds": MetadataValue.float(round(time.monotonic() - self._started, 3)),
+        }
 
     def _result(
         self,
         table: str,
         metadata: dict[str, Any],
-        counts: dict[str | None, int],
+        facts: WarehouseFacts,
         per_partition: dict[str, dict[str, Any]] | None = None,
     ) -> MaterializeResult:
         key = self.names.key(table)
-        return materialization(self.context, key, metadata, counts, self.partitions, per_partition)
+        extra = {
+            uid: {
+                **(
+                    {"workflow_name": MetadataValue.text(facts.names[uid])}
+                    if uid in facts.names
+                    else {}
+                ),
+                **(per_partition or {}).get(uid, {}),
+            }
+            for uid in self.uids
+        }
+        counts = facts.counts[table]
+        return materialization(self.context, key, metadata, counts, self.partitions, extra)
 
     def _listed(self, table: str) -> dict[str, dict[str, Any]]:
         """Per partition, the fingerprint of the jobs this run listed (on `jobs` only)."""
@@ -170,6 +194,19 @@ class AssetRun:
             uid: {FINGERPRINT_METADATA: MetadataValue.text(fp)}
             for uid, fp in self.progress.fingerprints.items()
         }
+
+
+@dataclass(frozen=True)
+class WarehouseFacts:
+    """What the warehouse says after a step: rows per partition, table metadata, names."""
+
+    counts: dict[str, dict[str | None, int]]
+    tables: dict[str, dict[str, Any]]
+    names: dict[str, str]
+
+
+def _without_noise(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in DROPPED_LOAD_INFO}
 
 
 def _failure(exc: PipelineStepFailed) -> Exception:

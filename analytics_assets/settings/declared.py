@@ -63,6 +63,13 @@ class ApiSettings:
         default_text="data/analytics_warehouse.duckdb in the checkout (installed: in the "
         "working directory)",
     )
+    duckdb_lock_timeout_seconds: float = setting(
+        "ANALYTICS_DUCKDB_LOCK_TIMEOUT_SECONDS",
+        "how long a load waits for another process (a reader) to release the DuckDB file "
+        "before it fails",
+        300.0,
+        check=at_least(0),
+    )
     pipelines_dir: Path | None = setting(
         "ANALYTICS_DLT_PIPELINES_DIR",
         "dlt's working folders",

@@ -91,6 +91,9 @@ def make_pipeline(
     # (dlt's in-code config; the environment stays as the user set it).
     dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    # A merge stages its rows in `<dataset>_staging`; emptied after the load, the warehouse
+    # holds one copy of the data, and nobody queries a stale half of it by mistake.
+    dlt.config[f"{name}.load.truncate_staging_dataset"] = True
     if settings is None:
         return dlt.pipeline(pipeline_name=name, destination="duckdb", dataset_name=layout.dataset)
     return dlt.pipeline(

@@ -49,25 +49,37 @@ def stored_jobs(warehouse: WarehouseReader, workflow_uids: list[str]) -> StoredJ
     return StoredJobs(tables.get(c.JOBS), tables.get(c.SUCCESSFUL_JOBS))
 
 
-def violating_jobs(warehouse: WarehouseReader, partitions: list[str]) -> list[str]:
-    """Rows of `successful_jobs` that fail the filter."""
+def violating_jobs(warehouse: WarehouseReader, partitions: list[str]) -> list[tuple[str, str]]:
+    """Rows of `successful_jobs` that fail the filter, as (workflow uid, job uid)."""
     table = warehouse.table(c.SUCCESSFUL_JOBS)
     if not partitions or table is None:
         return []
     sql = (
-        f"SELECT uid FROM {table} WHERE {in_clause(partitions)} AND NOT {SUCCESSFUL_SQL} "
-        "ORDER BY uid"
+        f"SELECT workflow_uid, uid FROM {table} WHERE {in_clause(partitions)} "
+        f"AND NOT {SUCCESSFUL_SQL} ORDER BY workflow_uid, uid"
     )
-    return [row[0] for row in warehouse.rows(sql, *partitions)]
+    return [(row[0], row[1]) for row in warehouse.rows(sql, *partitions)]
 
 
-def missing_jobs(warehouse: WarehouseReader, partitions: list[str]) -> list[str]:
-    """Jobs in `jobs` that pass the filter but are not in `successful_jobs`."""
+def missing_jobs(warehouse: WarehouseReader, partitions: list[str]) -> list[tuple[str, str]]:
+    """Jobs in `jobs` that pass the filter but are not in `successful_jobs`, as (workflow uid,
+    job uid)."""
     jobs = warehouse.table(c.JOBS)
     if not partitions or jobs is None:
         return []
     successful = warehouse.table(c.SUCCESSFUL_JOBS)
-    sql = f"SELECT uid FROM {jobs} WHERE {in_clause(partitions)} AND {SUCCESSFUL_SQL}"
+    sql = f"SELECT workflow_uid, uid FROM {jobs} WHERE {in_clause(partitions)} AND {SUCCESSFUL_SQL}"
     if successful is not None:
         sql += f" AND uid NOT IN (SELECT uid FROM {successful})"
-    return [row[0] for row in warehouse.rows(sql + " ORDER BY uid", *partitions)]
+    rows = warehouse.rows(sql + " ORDER BY workflow_uid, uid", *partitions)
+    return [(row[0], row[1]) for row in rows]
+
+
+def workflow_names(warehouse: WarehouseReader, workflow_uids: list[str]) -> dict[str, str]:
+    """The name of each of these workflows that `workflows` holds (a partition key is a bare
+    uid; its name is what a user looks for)."""
+    table = warehouse.table(c.WORKFLOWS)
+    if not workflow_uids or table is None:
+        return {}
+    sql = f"SELECT uid, name FROM {table} WHERE {in_clause(workflow_uids, 'uid')}"
+    return {row[0]: row[1] for row in warehouse.rows(sql, *workflow_uids) if row[1]}
