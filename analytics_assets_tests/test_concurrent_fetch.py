@@ -11,6 +11,7 @@ import pytest
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.api.reads import Reader, iter_job_results
 from analytics_assets.api.scheduler import END, longest_first, pages_as_they_arrive
+from analytics_assets.api.source import job_results_source
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
 from analytics_assets_tests.fakes import FakeClock
@@ -285,3 +286,17 @@ def test_the_assets_load_everything_with_concurrent_fetching(
     load_everything(defs, instance)
     assert_full_load(duckdb_path, sim_data)
     assert simulator.stats()["max_in_flight"] >= 2
+
+
+def test_the_asset_source_starts_the_job_with_the_most_rows_the_warehouse_knows(
+    simulator, sim_data
+):
+    # The asset passes (job uid, workflow uid, total_row_count) as read from the warehouse.
+    jobs = _successful(sim_data)
+    refs = [(j["uid"], j["workflow_uid"], j["total_row_count"]) for j in jobs]
+    client = AnalyticsApiClient(_settings(simulator, 1), clock=FakeClock())
+    source = job_results_source(refs, reader=Reader(client=client, arrow=False))
+    rows = list(source.resources["job_results"])  # dlt yields the rows of each list
+    assert len(rows) == sum(len(sim_data.results[j["uid"]]) for j in jobs)
+    first = simulator.requests[0].path.split("/")[-2]
+    assert first == max(jobs, key=lambda j: j["total_row_count"])["uid"]
