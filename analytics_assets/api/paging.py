@@ -8,9 +8,10 @@ as the `cursor` query parameter, dlt's name for it) or a URL/absolute path (foll
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
+from analytics_assets.api.arrow_bodies import ArrowPage, arrow_page
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 
 CURSOR_PARAM = "cursor"
@@ -21,15 +22,34 @@ def results_path(job_uid: str) -> str:
     return f"/v3/jobs/{quote(str(job_uid), safe='')}/results"
 
 
-def iter_result_pages(client: AnalyticsApiClient, job_uid: str) -> Iterator[list[dict[str, Any]]]:
-    """Yield each page's `results` list for one job, in order."""
+@overload
+def iter_result_pages(
+    client: AnalyticsApiClient, job_uid: str, *, arrow: Literal[False] = False
+) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@overload
+def iter_result_pages(
+    client: AnalyticsApiClient, job_uid: str, *, arrow: bool
+) -> Iterator[list[dict[str, Any]] | ArrowPage]: ...
+
+
+def iter_result_pages(
+    client: AnalyticsApiClient, job_uid: str, *, arrow: bool = False
+) -> Iterator[list[dict[str, Any]] | ArrowPage]:
+    """Yield each page's `results` list for one job, in order; with `arrow`, as an
+    `ArrowPage` parsed in C++ wherever that reads the page exactly."""
     path = results_path(job_uid)
     target, params = path, None
     seen_cursors: set[str] = set()
     for _ in range(MAX_PAGES):
-        body = client.get_json(target, params)
-        yield _page_rows(body, path)
-        cursor = _next_cursor(body, path)
+        body = client.get_json(target, params, fast=arrow_page if arrow else None)
+        if isinstance(body, ArrowPage):
+            yield body
+            cursor = body.next
+        else:
+            yield _page_rows(body, path)
+            cursor = _next_cursor(body, path)
         if cursor is None:
             return
         if cursor in seen_cursors:

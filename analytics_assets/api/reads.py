@@ -13,8 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from analytics_assets.api.arrow_pages import page_table
+from analytics_assets.api.arrow_bodies import TIMESTAMP, ArrowPage
+from analytics_assets.api.arrow_pages import REQUIRED, page_table
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.envelopes import unwrap_list
 from analytics_assets.api.errors import AnalyticsApiError
@@ -84,8 +86,8 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
 
 
 def _job_pages(
-    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | End]]:
+    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any, arrow: bool = False
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | ArrowPage | End]]:
     """(job, page) for every page of every job as pages arrive, then (job, END) once a job is
     done: fetched ahead of the caller, longest jobs first.
 
@@ -94,19 +96,19 @@ def _job_pages(
     the next), pages of different jobs interleave.
     """
     ordered = longest_first(list(jobs))
-    streams = [(job, functools.partial(_pages_of_job, api, job, log)) for job in ordered]
+    streams = [(job, functools.partial(_pages_of_job, api, job, log, arrow)) for job in ordered]
     return pages_as_they_arrive(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
 
 
 def _pages_of_job(
-    api: AnalyticsApiClient, job: dict[str, Any], log: Any
-) -> Iterator[list[dict[str, Any]]]:
-    """Every page of one job, in order.
+    api: AnalyticsApiClient, job: dict[str, Any], log: Any, arrow: bool = False
+) -> Iterator[list[dict[str, Any]] | ArrowPage]:
+    """Every page of one job, in order (`arrow`: as Arrow where it reads exactly).
 
     A job whose first page is a 404 (deleted upstream) is skipped with a warning; a 404
     after some pages were read fails the run, so no job is ever loaded half.
     """
-    pages = iter_result_pages(api, str(job["uid"]))
+    pages = iter_result_pages(api, str(job["uid"]), arrow=arrow)
     try:
         first = next(pages, None)
     except AnalyticsApiError as exc:
@@ -124,7 +126,7 @@ def _pages_of_job(
 BATCH_ROWS = 5000
 
 
-class _JobRows:
+class JobRows:
     """Turns one job's pages, in order, into warehouse rows (its ids count identical rows)."""
 
     def __init__(self, job: dict[str, Any], staged: StagedRows) -> None:
@@ -135,6 +137,7 @@ class _JobRows:
         self.staged = staged
 
     def records(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A dict page's rows as `result_record`s."""
         return [
             result_record(
                 item,
@@ -144,6 +147,66 @@ class _JobRows:
             )
             for item in self.staged.fresh(self.uid, page)
         ]
+
+    def table(self, page: ArrowPage) -> pa.Table:
+        """An Arrow page's rows in the columns `page_table` makes of the same items."""
+        table = page.table
+        keep = self.staged.fresh_mask(self.uid, table.column("job_result_id").to_pylist())
+        if keep is not None:
+            table = table.filter(pa.array(keep))
+        size = table.num_rows
+        when = pa.array([self.extracted_at]).cast(TIMESTAMP)[0]
+        columns = {
+            "job_result_id": table.column("job_result_id"),
+            "job_uid": pa.repeat(pa.scalar(self.uid, pa.string()), size),
+            "workflow_uid": pa.repeat(pa.scalar(self.workflow_uid, pa.string()), size),
+            "extracted_at": pc.fill_null(table.column("extracted_at"), when),
+        }
+        for name in table.column_names[2:]:
+            if table.column(name).null_count < size:
+                columns[name] = table.column(name)
+        fields = [
+            pa.field(name, array.type, nullable=name not in REQUIRED)
+            for name, array in columns.items()
+        ]
+        return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
+
+
+class _Batch:
+    """Rows gathered for one dlt item: dict records and Arrow pages, each kind kept apart."""
+
+    def __init__(self, arrow: bool) -> None:
+        self.arrow = arrow
+        self.records: list[dict[str, Any]] = []
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+
+    def add(self, rows: JobRows, page: list[dict[str, Any]] | ArrowPage) -> None:
+        if isinstance(page, ArrowPage):
+            table = rows.table(page)
+            self.tables.append(table)
+            self.rows += table.num_rows
+        else:
+            records = rows.records(page)
+            self.records += records
+            self.rows += len(records)
+
+    def flush(self) -> Iterator[list[dict[str, Any]] | pa.Table]:
+        """The gathered rows as dlt items, and an empty batch."""
+        if self.records:
+            yield _item(self.records, self.arrow)
+        if self.tables:
+            yield from _concatenated(self.tables)
+        self.records, self.tables, self.rows = [], [], 0
+
+
+def _concatenated(tables: list[pa.Table]) -> list[pa.Table]:
+    """One table when the pages' columns unify (an int column meeting floats becomes double,
+    as in one inferred batch), else each page as it is."""
+    try:
+        return [pa.concat_tables(tables, promote_options="permissive")]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return tables
 
 
 def iter_job_results(
@@ -160,24 +223,21 @@ def iter_job_results(
     api, log, progress, arrow = reader.client, reader.log, reader.progress, reader.arrow
     staged = staged if staged is not None else StagedRows()
     repeated = staged.repeated
-    open_jobs: dict[str, _JobRows] = {}  # jobs with pages still to come: memory per job
-    batch: list[dict[str, Any]] = []
+    open_jobs: dict[str, JobRows] = {}  # jobs with pages still to come: memory per job
+    batch = _Batch(arrow)
     fresh_jobs = [job for job in jobs if staged.first_time(str(job["uid"]))]
-    for job, page in _job_pages(api, fresh_jobs, log):
+    for job, page in _job_pages(api, fresh_jobs, log, arrow):
         uid = str(job["uid"])
         if isinstance(page, End):
             open_jobs.pop(uid, None)
             staged.done(uid)
             continue
-        rows = open_jobs.get(uid) or open_jobs.setdefault(uid, _JobRows(job, staged))
-        batch += rows.records(page)
+        batch.add(open_jobs.get(uid) or open_jobs.setdefault(uid, JobRows(job, staged)), page)
         if progress:
             progress.page_loaded(uid, len(page))
-        if len(batch) >= BATCH_ROWS:
-            yield _item(batch, arrow)
-            batch = []
-    if batch:
-        yield _item(batch, arrow)
+        if batch.rows >= BATCH_ROWS:
+            yield from batch.flush()
+    yield from batch.flush()
     if staged.repeated > repeated:
         log.warning(
             f"{staged.repeated - repeated} result row(s) repeated a job_result_id their job had "

@@ -64,23 +64,29 @@ class StagedRows:
     def fresh(self, job_uid: str, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The page's items to stage: all but those repeating an id the API already sent
         for this job (counted in `repeated`)."""
-        sent = [item.get("job_result_id") for item in page]
+        keep = self.fresh_mask(job_uid, [item.get("job_result_id") for item in page])
+        return (
+            page if keep is None else [item for item, kept in zip(page, keep, strict=True) if kept]
+        )
+
+    def fresh_mask(self, job_uid: str, sent: list[Any]) -> list[bool] | None:
+        """Which of a page's sent ids (None or "" where an item has none) to stage; None
+        when all of them (the usual page)."""
         if not any(sent):
-            return page
+            return None
         seen = self._sent_ids.setdefault(job_uid, set())
         ids = [str(i) for i in sent if i]
-        if len(ids) == len(page) and len(set(ids)) == len(ids) and seen.isdisjoint(ids):
+        if len(ids) == len(sent) and len(set(ids)) == len(ids) and seen.isdisjoint(ids):
             seen.update(ids)  # the usual page: every id sent, none seen before
-            return page
-        kept = []
-        for item, key in zip(page, sent, strict=True):
-            if key and str(key) in seen:
-                self.repeated += 1
-                continue
+            return None
+        keep = []
+        for key in sent:
+            repeated = bool(key) and str(key) in seen
+            self.repeated += repeated
             if key:
                 seen.add(str(key))
-            kept.append(item)
-        return kept
+            keep.append(not repeated)
+        return keep
 
     def done(self, job_uid: str) -> None:
         """The job's pages are all read: forget the ids it sent."""
