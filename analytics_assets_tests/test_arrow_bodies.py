@@ -7,7 +7,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from analytics_assets.api.arrow_bodies import ArrowPage, arrow_page
+from analytics_assets.api.arrow_bodies import ArrowPage, ArrowPages, arrow_page
 from analytics_assets.api.arrow_pages import page_table
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.paging import iter_result_pages
@@ -137,3 +137,18 @@ def test_the_simulators_pages_take_the_arrow_path_when_spec_shaped(
     pages = list(iter_result_pages(client, job["uid"], arrow=True))
     assert {isinstance(page, ArrowPage) for page in pages} == {arrow}
     assert sum(len(page) for page in pages) == len(sim_data.results[job["uid"]])
+
+
+def test_pages_read_with_the_schema_of_the_pages_before_lose_nothing_new():
+    parse = ArrowPages()
+    first = parse(_body([_item(1, seen="2024-01-01")]))
+    assert first is not None and parse.schema is not None
+    # A field the first page lacked (an ISO date: text, not a timestamp), then a field whose
+    # type changed (the dict path takes that page), then the usual page again.
+    second = parse(_body([_item(2, seen="2024-01-02", later="2024-02-02T10:00:00Z")]))
+    assert second is not None
+    assert second.table.column("results__later").to_pylist() == ["2024-02-02T10:00:00Z"]
+    assert second.table.column("results__seen").to_pylist() == ["2024-01-02"]
+    assert parse(_body([_item(3, seen=3)])) is None
+    third = parse(_body([_item(4, seen="2024-01-04")]))
+    assert third is not None and third.table.column("results__seen").to_pylist() == ["2024-01-04"]

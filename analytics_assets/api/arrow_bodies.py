@@ -36,41 +36,89 @@ class ArrowPage:
         return self.table.num_rows
 
 
-def arrow_page(body: bytes) -> ArrowPage | None:
-    """The page as Arrow, or None when only the dict path reads it exactly."""
-    if may_hold_a_huge_integer(body):
-        return None  # Arrow would read it as a float; the dict path keeps it exact
-    try:
-        parsed = _read(body)
-        if parsed is None:
+class ArrowPages:
+    """Parses result pages into `ArrowPage`s, reading each with the text-for-timestamps
+    schema of the pages before it, so that the usual page is read once, not twice.
+
+    One instance may serve several fetch threads: the schema is replaced whole, and a stale
+    one costs a second read, never a wrong table (unexpected fields are still inferred).
+    """
+
+    def __init__(self) -> None:
+        self.schema: pa.Schema | None = None
+
+    def __call__(self, body: bytes) -> ArrowPage | None:
+        """The page as Arrow, or None when only the dict path reads it exactly."""
+        if may_hold_a_huge_integer(body):
+            return None  # Arrow would read it as a float; the dict path keeps it exact
+        try:
+            parsed = self._read(body)
+            return None if parsed is None else _page(parsed)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            self.schema = None  # e.g. a field's type changed: infer afresh next time
             return None
-        return _page(parsed)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None
+
+    def _read(self, body: bytes) -> pa.Table | None:
+        """The body as a one-row table, text kept as text (the reader would turn ISO dates
+        into timestamps, which the dict path keeps as text)."""
+        table = _read_json(body, self.schema)
+        if table.num_rows != 1:
+            return None
+        if _has_timestamps(table.schema):
+            table = _read_json(body, _hint(table.schema))
+        self.schema = _hint(table.schema)
+        return table
 
 
-def _read(body: bytes) -> pa.Table | None:
-    """The body as a one-row table, text kept as text (the reader would turn ISO dates into
-    timestamps, which the dict path keeps as text)."""
-    options = pa_json.ParseOptions(newlines_in_values=True)
-    table = pa_json.read_json(io.BytesIO(body), parse_options=options)
-    if table.num_rows != 1:
-        return None
-    textual = pa.schema([field.with_type(_as_text(field.type)) for field in table.schema])
-    if textual != table.schema:
-        options = pa_json.ParseOptions(newlines_in_values=True, explicit_schema=textual)
-        table = pa_json.read_json(io.BytesIO(body), parse_options=options)
-    return table
+def arrow_page(body: bytes) -> ArrowPage | None:
+    """One page as Arrow (see `ArrowPages`), or None for the dict path."""
+    return ArrowPages()(body)
 
 
-def _as_text(kind: pa.DataType) -> pa.DataType:
-    """The same type with every timestamp read as text."""
+def _has_timestamps(schema: pa.Schema) -> bool:
+    return any(_is_temporal(field.type) for field in schema)
+
+
+def _is_temporal(kind: pa.DataType) -> bool:
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_time(kind):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_is_temporal(field.type) for field in kind)
+    return pa.types.is_list(kind) and _is_temporal(kind.value_type)
+
+
+def _read_json(body: bytes, schema: pa.Schema | None) -> pa.Table:
+    # Fields the schema lacks, nested ones included, are inferred.
+    options = pa_json.ParseOptions(newlines_in_values=True, explicit_schema=schema)
+    return pa_json.read_json(io.BytesIO(body), parse_options=options)
+
+
+def _hint(schema: pa.Schema) -> pa.Schema:
+    """The schema to read the next pages with: text for timestamps, and no all-null field (a
+    null type would refuse the values a later page has; left out, they are inferred)."""
+    return pa.schema(_fields(schema))
+
+
+def _fields(fields: pa.Schema | pa.StructType) -> list[pa.Field]:
+    kept = []
+    for field in fields:
+        kind = _as_text(field.type)
+        if kind is not None:
+            kept.append(field.with_type(kind))
+    return kept
+
+
+def _as_text(kind: pa.DataType) -> pa.DataType | None:
+    """The same type with every timestamp read as text, None for a null type."""
+    if pa.types.is_null(kind):
+        return None
+    if _is_temporal(kind) and not pa.types.is_nested(kind):
         return pa.string()
     if pa.types.is_struct(kind):
-        return pa.struct([field.with_type(_as_text(field.type)) for field in kind])
+        return pa.struct(_fields(kind))
     if pa.types.is_list(kind):
-        return pa.list_(kind.value_field.with_type(_as_text(kind.value_type)))
+        value = _as_text(kind.value_type)
+        return None if value is None else pa.list_(kind.value_field.with_type(value))
     return kind
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any, Literal, overload
 from urllib.parse import quote
 
-from analytics_assets.api.arrow_bodies import ArrowPage, arrow_page
+from analytics_assets.api.arrow_bodies import ArrowPage, ArrowPages
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 
 CURSOR_PARAM = "cursor"
@@ -30,20 +30,21 @@ def iter_result_pages(
 
 @overload
 def iter_result_pages(
-    client: AnalyticsApiClient, job_uid: str, *, arrow: bool
+    client: AnalyticsApiClient, job_uid: str, *, arrow: bool | ArrowPages
 ) -> Iterator[list[dict[str, Any]] | ArrowPage]: ...
 
 
 def iter_result_pages(
-    client: AnalyticsApiClient, job_uid: str, *, arrow: bool = False
+    client: AnalyticsApiClient, job_uid: str, *, arrow: bool | ArrowPages = False
 ) -> Iterator[list[dict[str, Any]] | ArrowPage]:
-    """Yield each page's `results` list for one job, in order; with `arrow`, as an
-    `ArrowPage` parsed in C++ wherever that reads the page exactly."""
+    """Yield each page's `results` list for one job, in order; with `arrow` (True or a
+    shared `ArrowPages`), as an `ArrowPage` wherever that reads the page exactly."""
+    parse = arrow if isinstance(arrow, ArrowPages) else (ArrowPages() if arrow else None)
     path = results_path(job_uid)
     target, params = path, None
     seen_cursors: set[str] = set()
     for _ in range(MAX_PAGES):
-        body = client.get_json(target, params, fast=arrow_page if arrow else None)
+        body = client.get_json(target, params, fast=parse)
         if isinstance(body, ArrowPage):
             yield body
             cursor = body.next

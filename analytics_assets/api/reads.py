@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics_assets.api.arrow_bodies import TIMESTAMP, ArrowPage
+from analytics_assets.api.arrow_bodies import TIMESTAMP, ArrowPage, ArrowPages
 from analytics_assets.api.arrow_pages import REQUIRED, page_table
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.envelopes import unwrap_list
@@ -96,12 +96,13 @@ def _job_pages(
     the next), pages of different jobs interleave.
     """
     ordered = longest_first(list(jobs))
-    streams = [(job, functools.partial(_pages_of_job, api, job, log, arrow)) for job in ordered]
+    parse = ArrowPages() if arrow else False  # one schema hint for all the jobs' pages
+    streams = [(job, functools.partial(_pages_of_job, api, job, log, parse)) for job in ordered]
     return pages_as_they_arrive(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
 
 
 def _pages_of_job(
-    api: AnalyticsApiClient, job: dict[str, Any], log: Any, arrow: bool = False
+    api: AnalyticsApiClient, job: dict[str, Any], log: Any, arrow: bool | ArrowPages = False
 ) -> Iterator[list[dict[str, Any]] | ArrowPage]:
     """Every page of one job, in order (`arrow`: as Arrow where it reads exactly).
 
