@@ -26,12 +26,15 @@ class ResultRowIdentity:
 
     def __init__(self, job_uid: str) -> None:
         self.job_uid = job_uid
-        self._seen: Counter[str] = Counter()
+        # Keyed by a 16-byte digest of each distinct row, not its text: jobs are now read
+        # side by side, and each open job's counter lives until its last page.
+        self._seen: Counter[bytes] = Counter()
 
     def next_id(self, row: dict[str, Any]) -> str:
         canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str)
-        occurrence = self._seen[canonical]
-        self._seen[canonical] += 1
+        key = hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+        occurrence = self._seen[key]
+        self._seen[key] += 1
         digest = hashlib.md5(
             f"{self.job_uid}\x1f{canonical}\x1f{occurrence}".encode(), usedforsecurity=False
         )
