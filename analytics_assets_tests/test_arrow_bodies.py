@@ -11,7 +11,7 @@ from analytics_assets.api.arrow_bodies import ArrowPage, ArrowPages, arrow_page
 from analytics_assets.api.arrow_pages import page_table
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.paging import iter_result_pages
-from analytics_assets.api.reads import JobRows
+from analytics_assets.api.result_batches import JobRows
 from analytics_assets.api.results import ResultRowIdentity, StagedRows, result_record
 from analytics_assets.settings import ApiSettings
 from analytics_assets_tests.support import API_KEY
