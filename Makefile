@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install demo test dev lint bench bench-backfill clean
+.PHONY: install demo test check dev lint bench bench-backfill clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -26,8 +26,13 @@ demo: install  ## Full load of every asset and partition from the bundled simula
 test: install  ## The whole test suite (simulator over loopback, real DuckDB, real Dagster).
 	$(PY) -m pytest -n 2 --durations=15
 
-dev: install  ## Dagster UI (webserver + daemon) against the simulator unless an API is configured.
-	$(PY) -m analytics_dev.demo --serve
+# The edit-test loop: lint, then the in-process tests (markers in pyproject.toml say what waits
+# for `make test`: subprocess, browser, topology, benchmark).
+check: lint  ## Lint and the in-process tests, in a few minutes; `make test` runs everything.
+	$(PY) -m pytest -n 2 -m "not (subprocess or browser or topology or benchmark)" --durations=10
+
+dev: install  ## Dagster UI (webserver + daemon) against the simulator, or the API .env names (PORT=3000).
+	$(PY) -m analytics_dev.demo --serve --port $(or $(PORT),3000)
 
 bench: install  ## Ours vs plain dlt vs a hand-written floor, one run (ROWS=200000 by default).
 	$(PY) -m analytics_dev.benchmark --rows $(or $(ROWS),200000)

@@ -5,16 +5,13 @@
     from analytics_assets import analytics_source        # the plain dlt source
 
 Exports load on first use, so `import analytics_assets.definitions` pays only for itself.
+Importing, building definitions or the component and running loads change nothing else in
+the process (no environment variable, no global dlt, Arrow, logging or warnings setting):
+what only the shipped code location wants is set in its entry point, `definitions.py`.
 """
 
 import importlib
-import os
 from typing import Any
-
-# Arrow's C++ default allocator, chosen once when pyarrow first allocates (nothing imports it
-# before this package). jemalloc, its default, keeps what a load frees for reuse, raising a big
-# load's peak memory for no speed. Whoever sets the variable first wins.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 EXPORTS = {
     "AnalyticsApiComponent": "analytics_assets.defs.component",

@@ -1,7 +1,8 @@
 """Names that form the product's public interface: asset keys, table names, the pool.
 
-A prefixed instance (see `defs/names.py`) derives its own names from these; settings and
-their environment variables are declared in `settings.py`.
+A prefixed instance (see `defs/names.py`) derives its own names from these; what each API
+resource is in Dagster is declared in `defs/declared.py`; settings and their environment
+variables in `settings/declared.py`.
 """
 
 DATASET_NAME = "analytics"
@@ -15,4 +16,3 @@ WORKFLOWS = "workflows"
 JOBS = "jobs"
 SUCCESSFUL_JOBS = "successful_jobs"
 JOB_RESULTS = "job_results"
-RESOURCES = (WORKSPACE, WORKFLOWS, JOBS, SUCCESSFUL_JOBS, JOB_RESULTS)

@@ -1,10 +1,20 @@
-"""The code location's single entry point: every asset, check, job, sensor and resource."""
+"""The code location's single entry point: every asset, check, job, sensor and resource.
+
+What only this process wants (it runs nothing but this code location) is set here, never in
+the library other projects import: Arrow's allocator and the frozen import.
+"""
 
 import gc
+import os
 
-from dagster import Definitions, in_process_executor
+# Arrow's C++ default allocator, chosen once when pyarrow first allocates (nothing imports it
+# before this line). jemalloc, its default, keeps what a load frees for reuse, raising a big
+# load's peak memory for no speed. Whoever sets the variable first wins.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from analytics_assets.defs.factory import build_definitions
+from dagster import Definitions, in_process_executor  # noqa: E402
+
+from analytics_assets.defs.factory import build_definitions  # noqa: E402
 
 defs = Definitions.merge(
     build_definitions(),

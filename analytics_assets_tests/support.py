@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 from dagster import DagsterEventType, DagsterInstance, Definitions
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
 from analytics_assets.defs.factory import build_definitions
 from analytics_assets.defs.partitions import range_tags
 from analytics_assets.defs.resources import AnalyticsApiResource

@@ -13,6 +13,8 @@ import pytest
 
 from analytics_assets_tests.support import ROOT
 
+pytestmark = pytest.mark.benchmark
+
 PAGES = 6  # quick paced data: 3 jobs x 2 pages of 1000 rows
 LEARNED_PAGES = 8  # quick learned data: 8 jobs x 1 page
 

@@ -2,7 +2,11 @@
 
 import math
 
+import pytest
+
 from analytics_dev.benchmark.sensor import run, simulated
+
+pytestmark = pytest.mark.benchmark
 
 
 def test_the_simulated_plan_has_one_active_workflow_in_twenty():

@@ -15,6 +15,8 @@ from analytics_dev.benchmark.sensor_daemon.config import TABLES, Config
 from analytics_dev.benchmark.sensor_daemon.data import active_plan, simulated_data
 from analytics_dev.benchmark.sensor_daemon.report import format_report
 
+pytestmark = pytest.mark.benchmark
+
 QUICK = Config(workflows=6, rate=20, latency_ms=10, interval=5, timeout=240)
 
 

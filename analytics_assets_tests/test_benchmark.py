@@ -15,6 +15,8 @@ from analytics_assets.defs.partitions import range_tags
 from analytics_assets_tests.support import ROOT
 from analytics_dev.benchmark.dagster_floor import FLOOR_ASSETS, dagster_floor
 
+pytestmark = pytest.mark.benchmark
+
 ROWS = 3000  # three jobs of 1000 rows: one result page each
 
 

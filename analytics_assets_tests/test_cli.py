@@ -26,6 +26,8 @@ from analytics_assets_tests.support import (
 )
 from analytics_dev.simulator import SimulatedData
 
+pytestmark = pytest.mark.subprocess
+
 
 def _check_evaluations(env) -> list[bool]:
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:

@@ -14,13 +14,16 @@ import duckdb
 import pytest
 import yaml
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
+from analytics_assets.defs.declared import API_ASSETS
 from analytics_dev.simulator import ApiSimulator, SimulatedData
+
+pytestmark = pytest.mark.subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMPONENT = "analytics_assets.AnalyticsApiComponent"
-RESOURCES = ("workspace", "workflows", "jobs", "successful_jobs", "job_results")
+RESOURCES = [asset.name for asset in API_ASSETS]
 INSTANCES = {"sales": (11, 3), "marketing": (23, 4)}  # name: (seed, workflows)
 
 PYPROJECT = """\

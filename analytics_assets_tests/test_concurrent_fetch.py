@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
-from analytics_assets.api.reads import Reader, iter_job_results
+from analytics_assets.api.reads import ApiReader, iter_job_results
 from analytics_assets.api.scheduler import END, longest_first, pages_as_they_arrive
 from analytics_assets.api.source import job_results_source
 from analytics_assets.defs.resources import AnalyticsApiResource
@@ -198,7 +198,7 @@ def _fetch(simulator, sim_data, concurrency: int, rate_limit: float | None = Non
     """(rows as (job uid, id), the client) of one fetch of every successful job."""
     clock = FakeClock()
     client = AnalyticsApiClient(_settings(simulator, concurrency, rate_limit), clock=clock)
-    items = iter_job_results(Reader(client=client, arrow=False), _successful(sim_data))
+    items = iter_job_results(ApiReader(client=client, arrow=False), _successful(sim_data))
     rows = [(r["job_uid"], r["job_result_id"]) for batch in items for r in batch]
     return rows, client
 
@@ -295,7 +295,7 @@ def test_the_asset_source_starts_the_job_with_the_most_rows_the_warehouse_knows(
     jobs = _successful(sim_data)
     refs = [(j["uid"], j["workflow_uid"], j["total_row_count"]) for j in jobs]
     client = AnalyticsApiClient(_settings(simulator, 1), clock=FakeClock())
-    source = job_results_source(refs, reader=Reader(client=client, arrow=False))
+    source = job_results_source(refs, reader=ApiReader(client=client, arrow=False))
     rows = list(source.resources["job_results"])  # dlt yields the rows of each list
     assert len(rows) == sum(len(sim_data.results[j["uid"]]) for j in jobs)
     first = simulator.requests[0].path.split("/")[-2]

@@ -38,6 +38,8 @@ from analytics_assets_tests.support import (
 )
 from analytics_dev.simulator import FaultRule
 
+pytestmark = pytest.mark.subprocess
+
 PARTITIONS = "workflow_uids"
 # Differ between any two runs by design: dlt's row ids and load ids, and the extraction time.
 VOLATILE = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "extracted_at")

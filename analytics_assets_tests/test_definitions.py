@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from dagster import AssetKey, AssetsDefinition, DefaultSensorStatus, DynamicPartitionsDefinition
 
 from analytics_assets.definitions import defs
@@ -77,6 +78,7 @@ def test_environment_variable_names_are_pinned():
         "api_key": "ANALYTICS_API_KEY",
         "project_id": "ANALYTICS_PROJECT_ID",
         "duckdb_path": "ANALYTICS_DUCKDB_PATH",
+        "duckdb_lock_timeout_seconds": "ANALYTICS_DUCKDB_LOCK_TIMEOUT_SECONDS",
         "pipelines_dir": "ANALYTICS_DLT_PIPELINES_DIR",
         "max_retries": "ANALYTICS_API_MAX_RETRIES",
         "backoff_factor": "ANALYTICS_API_BACKOFF_FACTOR",
@@ -93,6 +95,7 @@ def test_environment_variable_names_are_pinned():
     }
 
 
+@pytest.mark.subprocess
 def test_importing_the_code_location_reads_no_environment_and_opens_nothing():
     # With no ANALYTICS_* variable set, the module must still import (settings are lazy).
     code = "import analytics_assets.definitions"
@@ -101,6 +104,22 @@ def test_importing_the_code_location_reads_no_environment_and_opens_nothing():
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
+@pytest.mark.subprocess
+def test_the_library_sets_no_environment_variable_and_freezes_nothing():
+    # In a fresh interpreter, as another team's project uses it: only the code location's
+    # entry point (`definitions.py`) picks Arrow's allocator and freezes the import.
+    code = (
+        "import gc, os; before = dict(os.environ); import analytics_assets; "
+        "analytics_assets.build_definitions(); analytics_assets.AnalyticsApiComponent; "
+        "print(dict(os.environ) == before, gc.get_freeze_count())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "0"]
+
+
+@pytest.mark.subprocess
 def test_importing_the_code_location_freezes_its_objects_and_picks_arrows_allocator():
     # In a fresh interpreter: the objects of the import are out of the collector's reach, and
     # Arrow allocates with malloc (unless the environment chose otherwise).

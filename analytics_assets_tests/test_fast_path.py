@@ -3,7 +3,7 @@
 import dlt
 import pytest
 
-from analytics_assets.api.reads import Reader
+from analytics_assets.api.reads import ApiReader
 from analytics_assets.api.source import analytics_source
 from analytics_assets.settings import ApiSettings
 from analytics_assets_tests.support import API_KEY, fetch
@@ -20,7 +20,7 @@ def _load(simulator, tmp_path, name: str, arrow: bool):
         dataset_name="analytics",
         pipelines_dir=str(tmp_path / "pipelines"),
     )
-    source = analytics_source(reader=Reader(settings, arrow=arrow)).with_resources(
+    source = analytics_source(reader=ApiReader(settings, arrow=arrow)).with_resources(
         "jobs", "successful_jobs", "job_results"
     )
     pipeline.run(source, loader_file_format="parquet").raise_on_failed_jobs()

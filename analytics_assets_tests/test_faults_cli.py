@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
+
 from analytics_assets_tests.support import (
     API_KEY,
     PARTITION_SELECTION,
@@ -16,6 +18,8 @@ from analytics_assets_tests.support import (
     subprocess_env,
 )
 from analytics_dev.simulator import FaultRule
+
+pytestmark = pytest.mark.subprocess
 
 # wf0: 5 jobs, 3 successful (109, 87, 202 rows); wf1: 4 jobs, 2 successful; wf2: no jobs.
 SIM_WORKFLOWS = 3

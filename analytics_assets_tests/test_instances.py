@@ -12,13 +12,14 @@ from dagster import (
     materialize,
 )
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
+from analytics_assets.defs.declared import API_ASSETS
 from analytics_assets.defs.factory import FRESHNESS_INTERVALS, build_definitions
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.translator import Presentation
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 
-RESOURCES = ("workspace", "workflows", "jobs", "successful_jobs", "job_results")
+RESOURCES = [asset.name for asset in API_ASSETS]
 
 
 def _resource(sim: ApiSimulator, duckdb_path) -> AnalyticsApiResource:

@@ -1,5 +1,6 @@
 """The layers hold: the wheel is the product only, the API layer is plain dlt (no Dagster), the
-product imports none of the dev tooling, and no module outgrows MAX_LINES."""
+product imports none of the dev tooling. (Function size and complexity are ruff's: C901,
+PLR0913 and PLR0915 in pyproject.toml, checked by `make lint`.)"""
 
 import ast
 import importlib.util
@@ -16,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ROOT / "analytics_assets"
 API = PRODUCT / "api"
 DEV = ROOT / "analytics_dev"
-MAX_LINES = 300
 DEV_ONLY_MODULES = ("simulator", "benchmark", "demo")
 DEV_ONLY_REQUIREMENTS = ("psutil",)
 
@@ -63,6 +63,7 @@ def _build_wheel(out: Path) -> Path:
     return wheels[0]
 
 
+@pytest.mark.subprocess
 def test_the_wheel_holds_the_product_only(tmp_path):
     wheel = _build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
@@ -96,6 +97,7 @@ def test_the_api_layer_imports_no_dagster():
     assert offenders == {}, f"analytics_assets/api/ is plain dlt, yet imports: {offenders}"
 
 
+@pytest.mark.subprocess
 def test_the_api_layer_pulls_in_no_dagster_when_imported():
     """The same, through everything the API layer imports in turn (settings, constants, ...)."""
     modules = [
@@ -136,13 +138,6 @@ def test_the_dev_tooling_imports_no_tests():
     }
     offenders = {path: names for path, names in offenders.items() if names}
     assert offenders == {}, f"analytics_dev imports the tests: {offenders}"
-
-
-@pytest.mark.parametrize("folder", [PRODUCT, DEV], ids=lambda p: p.name)
-def test_no_module_is_longer_than_max_lines(folder):
-    lengths = {p: len(p.read_text().splitlines()) for p in _py_files(folder)}
-    long = {str(p.relative_to(ROOT)): n for p, n in lengths.items() if n > MAX_LINES}
-    assert long == {}, f"modules over {MAX_LINES} lines (split them): {long}"
 
 
 def test_the_import_walk_resolves_relative_imports(tmp_path):

@@ -6,8 +6,11 @@ import textwrap
 import time
 
 import psutil
+import pytest
 
 from analytics_dev.benchmark.measure import tree_memory
+
+pytestmark = pytest.mark.benchmark
 
 MB = 2**20
 

@@ -1,6 +1,6 @@
 """End to end: the simulator over HTTP -> dagster-dlt -> a real DuckDB file."""
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
 from analytics_assets_tests.support import (
     count,
     fetch,

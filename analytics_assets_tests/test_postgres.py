@@ -11,7 +11,8 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, Definitions
 
-from analytics_assets.api.jobs import is_successful
+from analytics_assets.api.job_rows import is_successful
+from analytics_assets.defs.declared import API_ASSETS
 from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import (
     API_KEY,
@@ -25,9 +26,11 @@ from analytics_assets_tests.support import (
 )
 from analytics_dev.postgres import PASSWORD, USER, PostgresServer, postgres_server
 
+pytestmark = pytest.mark.subprocess
+
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
-TABLES = ("workspace", "workflows", "jobs", "successful_jobs", "job_results")
+TABLES = [asset.name for asset in API_ASSETS]
 DLT_BOOKKEEPING = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id")
 SEED_COLUMNS = "(uid, workflow_uid, status, total_row_count, _dlt_load_id, _dlt_id)"
 

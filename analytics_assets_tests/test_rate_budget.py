@@ -243,11 +243,13 @@ def _assert_paced(times: list[float], rate: float, expected: int) -> None:
     assert times[-1] - times[0] >= (expected - 1) / rate - 0.1, times
 
 
+@pytest.mark.subprocess
 def test_processes_on_one_host_share_one_budget_through_the_sqlite_file(tmp_path: Path):
     times = _admissions_of_processes(str(tmp_path / "budget.sqlite"), 20.0, 8, 3)
     _assert_paced(times, 20.0, 24)
 
 
+@pytest.mark.subprocess
 def test_hosts_share_one_budget_through_postgres(postgres_server: PostgresServer):
     with postgres_server.database() as database:
         url = postgres_server.dsn(database)

@@ -96,6 +96,7 @@ def test_configured_rate_earns_no_429_and_keeps_rate_times_round_trip_in_flight(
     assert results["api_rate_wait_seconds"] > 0
 
 
+@pytest.mark.subprocess
 def test_a_cli_run_and_a_sensor_tick_in_another_process_share_one_budget(
     cli_env, instance, simulator, sim_data, duckdb_path
 ):

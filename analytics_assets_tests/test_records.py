@@ -6,7 +6,7 @@ import pytest
 
 from analytics_assets.api.client import AnalyticsApiError
 from analytics_assets.api.envelopes import unwrap_list, unwrap_workspace
-from analytics_assets.api.jobs import (
+from analytics_assets.api.job_rows import (
     ROW_ID,
     StoredJobs,
     coerce_count,

@@ -1,12 +1,23 @@
 """Settings resolve at run time with errors that name the variable to fix."""
 
+import dataclasses
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from analytics_assets.settings import AnalyticsConfigError, resolve_settings
+from analytics_assets.settings import (
+    AnalyticsConfigError,
+    ApiSettings,
+    ScheduleSettings,
+    resolve_settings,
+)
+from analytics_assets.settings import resolve as resolve_module
+from analytics_assets.settings.fields import setting
+from analytics_assets.settings.resolve import resolve_fields
 
 ENV = ("ANALYTICS_API_BASE_URL", "ANALYTICS_API_KEY", "ANALYTICS_PROJECT_ID")
 
@@ -59,6 +70,7 @@ def test_environment_supplies_every_setting(monkeypatch, tmp_path):
     assert (settings.backoff_factor, settings.request_timeout) == (2.0, 30.0)
 
 
+@pytest.mark.subprocess
 def test_dlt_secrets_toml_api_key_is_used_when_the_variable_is_unset(tmp_path):
     # dlt reads .dlt/ from the working directory once per process: use a fresh process.
     (tmp_path / ".dlt").mkdir()
@@ -103,3 +115,35 @@ def test_unknown_destination_names_the_variable(monkeypatch):
     monkeypatch.setenv("ANALYTICS_DESTINATION", "postgress")
     with pytest.raises(AnalyticsConfigError, match="ANALYTICS_DESTINATION='postgress' is not"):
         resolve_settings(base_url="https://api.captaindata.co", api_key="k")
+
+
+@dataclass(frozen=True)
+class _NewSettings:
+    """A setting added the way the declaration says: nothing else names it."""
+
+    token: str = setting(
+        "ANALYTICS_TEST_TOKEN",
+        "a token",
+        fallback=lambda: " from-fallback ",
+        normalize=str.upper,
+        required_hint="set it to the token from the admin page",
+    )
+    region: str = setting("ANALYTICS_TEST_REGION", "a region", required_hint="set it to eu or us")
+
+
+def test_a_new_settings_fallback_normalization_and_hint_come_from_its_declaration(monkeypatch):
+    monkeypatch.delenv("ANALYTICS_TEST_TOKEN", raising=False)
+    monkeypatch.setenv("ANALYTICS_TEST_REGION", "eu")
+    assert resolve_fields(_NewSettings, {}) == {"token": "FROM-FALLBACK", "region": "eu"}
+    monkeypatch.delenv("ANALYTICS_TEST_REGION")
+    with pytest.raises(
+        AnalyticsConfigError, match="ANALYTICS_TEST_REGION is not set: set it to eu"
+    ):
+        resolve_fields(_NewSettings, {})
+
+
+def test_resolution_names_no_setting():
+    source = Path(resolve_module.__file__).read_text()
+    names = {f.name for cls in (ApiSettings, ScheduleSettings) for f in dataclasses.fields(cls)}
+    quoted = {n for n in names if f'"{n}"' in source or f"'{n}'" in source}
+    assert quoted == set()

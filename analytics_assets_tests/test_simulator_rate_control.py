@@ -62,6 +62,7 @@ def test_reset_clears_the_count_and_refills_the_buckets(sim: ApiSimulator):
     assert sim.stats()["rate_limited"] == 1
 
 
+@pytest.mark.subprocess
 def test_cli_rate_limit_flag():
     with simulator_process("--rate-limit", "1") as url:
         first, second = (http(f"{url}/v3/workspace") for _ in range(2))
@@ -69,6 +70,7 @@ def test_cli_rate_limit_flag():
         assert second[0] == 429 and second[1]["Retry-After"] == "1"
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("bad", ["0", "-1", "x", "inf"])
 def test_cli_rejects_a_bad_rate(bad: str):
     proc = subprocess.run(

@@ -109,6 +109,7 @@ def test_control_endpoints_drive_faults_and_mutations(sim: ApiSimulator, data: S
     assert get_json(f"{base}/_sim/requests")["count"] == 0
 
 
+@pytest.mark.subprocess
 def test_cli_prints_url_first_and_serves_until_sigterm():
     args = ("--seed", "7", "--envelope", "data", "--next", "path", "--api-key", "cli-key")
     with simulator_process(*args) as url:

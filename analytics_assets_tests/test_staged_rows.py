@@ -4,7 +4,7 @@ import json
 import re
 
 from analytics_assets.api.client import AnalyticsApiClient
-from analytics_assets.api.reads import Reader, iter_job_results
+from analytics_assets.api.reads import ApiReader, iter_job_results
 from analytics_assets.api.results import StagedRows
 from analytics_assets.settings import ApiSettings
 from analytics_assets.warehouse.pipelines import make_pipeline
@@ -24,7 +24,7 @@ def test_a_job_listed_twice_is_read_and_staged_once(simulator, sim_data):
     job = max(sim_data.all_jobs(), key=lambda j: len(sim_data.results.get(j["uid"], [])))
     rows = len(sim_data.results[job["uid"]])
     client = _client(simulator)
-    ids = _ids(iter_job_results(Reader(client=client, arrow=False), [job, job]))
+    ids = _ids(iter_job_results(ApiReader(client=client, arrow=False), [job, job]))
     assert len(ids) == len(set(ids)) == rows
     assert client.stats.requests == -(-rows // simulator.page_size)
 

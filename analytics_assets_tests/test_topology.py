@@ -43,6 +43,8 @@ from analytics_dev.postgres import PASSWORD, USER, PostgresServer, postgres_serv
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 from analytics_dev.simulator.records import FaultRule
 
+pytestmark = pytest.mark.topology
+
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
 API_KEY = "sk-topology-5e1b7d-SECRET-do-not-log"

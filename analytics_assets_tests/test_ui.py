@@ -16,10 +16,21 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from analytics_assets_tests.support import API_KEY, ROOT, count
+from analytics_assets_tests.support import (
+    API_KEY,
+    ROOT,
+    count,
+    load_everything,
+    make_defs,
+    resource_for,
+    run_partition_range,
+)
+
+pytestmark = pytest.mark.browser
 
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -134,17 +145,21 @@ def ui_env(cli_env) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def dagster_dev(ui_env, tmp_path) -> Iterator[DagsterDev]:
+@pytest.fixture(scope="module", autouse=True)
+def artifacts() -> None:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # no stale screenshot from an earlier run
     ARTIFACTS.mkdir(parents=True)
+
+
+@pytest.fixture
+def dagster_dev(ui_env, tmp_path, request) -> Iterator[DagsterDev]:
     dev = DagsterDev(ui_env, tmp_path / "dagster_dev.log")
     try:
         dev.wait_until_serving()
         yield dev
     finally:
         dev.stop()
-        shutil.copy(dev.log_path, ARTIFACTS / "dagster_dev.log")
+        shutil.copy(dev.log_path, ARTIFACTS / f"dagster_dev-{request.node.name[:60]}.log")
 
 
 @pytest.fixture
@@ -266,3 +281,59 @@ def test_ui_shows_the_assets_and_launches_workflows_then_one_partition(
         len(sim_data.results[j["uid"]]) for j in successful
     )
     assert API_KEY not in dagster_dev.log(tail=10_000_000)
+
+
+def _check_partitions_tab(page, url: str) -> None:
+    page.goto(f"{url}/assets/successful_jobs?view=checks")
+    page.get_by_text("successful_jobs_filter").first.wait_for()
+    page.get_by_text("Partitions", exact=True).last.click()
+
+
+# dagster dev's start plus three in-process range runs: minutes on a busy 2-core machine.
+@pytest.mark.timeout(600)
+def test_ui_after_range_runs_shows_the_check_per_partition_and_columns_after_no_change(
+    dagster_dev, page, ui_env, simulator, sim_data, duckdb_path
+):
+    """What `make demo`, a sensor batch or a backfill leave in the UI: every partition the run
+    covered checked, the columns still there after a refresh that loaded nothing, and a bad
+    partition failed on its own."""
+    defs = make_defs(resource_for(simulator.base_url, duckdb_path))
+    partitions = len(sim_data.workflows)
+    with DagsterInstance.from_config(ui_env["DAGSTER_HOME"]) as instance:
+        uids = load_everything(defs, instance)
+        # The steady state of every sensor refresh: nothing new to merge or fetch.
+        assert run_partition_range(defs, instance, uids[0], uids[-1]).success
+    try:
+        page.goto(f"{dagster_dev.url}/asset-groups")
+        page.get_by_text("1 / 1 Passed").wait_for()
+        shot(page, "11_graph_check_passed_after_range_runs")
+
+        _check_partitions_tab(page, dagster_dev.url)
+        page.get_by_text(f"Passed ({partitions})", exact=True).wait_for()
+        page.get_by_text("Failed (0)", exact=True).wait_for()
+        page.get_by_text("Missing (0)", exact=True).wait_for()
+        shot(page, "12_check_passed_on_every_partition")
+
+        for table in ("jobs", "job_results"):
+            page.goto(f"{dagster_dev.url}/assets/{table}")
+            page.get_by_text("Columns", exact=True).wait_for()
+            page.get_by_text("workflow_uid", exact=True).first.wait_for()
+            assert page.get_by_text("No table schema columns").count() == 0
+            shot(page, f"13_{table}_columns_after_no_change_refresh")
+
+        bad = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
+        with duckdb.connect(str(duckdb_path)) as con:
+            con.execute(
+                "INSERT INTO analytics.successful_jobs (uid, workflow_uid, status, "
+                "total_row_count, _dlt_load_id, _dlt_id) VALUES ('bad', ?, 'warning', 2, 's', 's')",
+                [bad],
+            )
+        with DagsterInstance.from_config(ui_env["DAGSTER_HOME"]) as instance:
+            run_partition_range(defs, instance, uids[0], uids[-1], raise_on_error=False)
+        _check_partitions_tab(page, dagster_dev.url)
+        page.get_by_text("Failed (1)", exact=True).wait_for()
+        page.get_by_text(f"Passed ({partitions - 1})", exact=True).wait_for()
+        shot(page, "14_check_failed_on_the_bad_partition_only")
+    except Exception:
+        print(f"--- dagster dev log (tail) ---\n{dagster_dev.log()}")
+        raise

@@ -1,9 +1,10 @@
 """`make demo` and `make dev`: the main job against the bundled simulator, or the UI.
 
-    python -m analytics_dev.demo            # full load of every asset and partition
-    python -m analytics_dev.demo --serve    # dagster dev against the simulator
+    python -m analytics_dev.demo                        # full load of every asset and partition
+    python -m analytics_dev.demo --serve [--port 3000]  # the UI (analytics_dev/dev.py)
 
-When ANALYTICS_API_BASE_URL is set, both talk to that API instead of starting the simulator.
+When ANALYTICS_API_BASE_URL is set, both talk to that API instead of starting the simulator;
+`--serve` also follows the project's `.env`, as `dg dev` does.
 """
 
 import argparse
@@ -12,13 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from analytics_assets import constants as c
 from analytics_assets.settings import env_name, resolve_settings
+from analytics_dev.dev import DEMO_KEY
 from analytics_dev.simulator.process import spawn
 
-DEMO_KEY = "demo-key-not-secret"
 # The run log stays in the Dagster instance (see `make dev`); the terminal gets the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -69,29 +69,21 @@ def run_full_load() -> int:
     return 0 if ok and all(checks.values()) else 1
 
 
-def serve() -> int:
-    """`dagster dev` from the repo root (webserver on 127.0.0.1:3000 and the daemon)."""
-    root = Path(__file__).resolve().parent.parent
-    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", "3000"]
-    ui = subprocess.Popen(cmd, cwd=root)
-    try:
-        return ui.wait()
-    finally:
-        if ui.poll() is None:  # we were stopped: stop dagster dev (it stops its children)
-            ui.terminate()
-            ui.wait(timeout=30)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true", help="open the Dagster UI instead")
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port (with --serve)")
     parser.add_argument("--workflows", type=int, default=8, help="simulated workflows")
     args = parser.parse_args()
+    if args.serve:
+        from analytics_dev.dev import serve
+
+        return serve(args.port, args.workflows)
     # Turn SIGTERM into an exit so the `finally` below stops the simulator process too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     simulator = _configure(args.workflows)
     try:
-        return serve() if args.serve else run_full_load()
+        return run_full_load()
     finally:
         if simulator is not None:
             simulator.terminate()

@@ -16,8 +16,9 @@ from analytics_assets.settings import ApiSettings, Declared, ScheduleSettings, d
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- settings-table:begin -->", "<!-- settings-table:end -->"
 ENV_HEADER = (
-    "# Copy to .env (dagster dev reads it) or export these in your shell. Every setting, as\n"
-    "# declared in analytics_assets/settings/declared.py (regenerate: make settings-docs).\n"
+    "# Copy to .env (make dev and dg dev read it; with it, make dev uses the API named here) or\n"
+    "# export these in your shell. Every setting, as declared in\n"
+    "# analytics_assets/settings/declared.py (regenerate: make settings-docs).\n"
 )
 
 

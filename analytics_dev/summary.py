@@ -1,18 +1,19 @@
 """A short, human summary of what the warehouse holds (printed by the demo)."""
 
 from analytics_assets import constants as c
+from analytics_assets.defs.declared import API_ASSETS
 from analytics_assets.settings import ApiSettings
 from analytics_assets.warehouse.lock import writer_lock
 from analytics_assets.warehouse.pipelines import make_pipeline
-from analytics_assets.warehouse.reader import reading
+from analytics_assets.warehouse.reader import read_warehouse
 
-TABLES = (c.WORKSPACE, c.WORKFLOWS, c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS)
+TABLES = [asset.name for asset in API_ASSETS]
 
 
 def table_counts(settings: ApiSettings) -> dict[str, int]:
     """Rows per asset table (0 for a table not created yet)."""
     pipeline = make_pipeline(settings, name="analytics_summary")
-    with writer_lock(settings), reading(pipeline) as warehouse:
+    with writer_lock(settings), read_warehouse(pipeline) as warehouse:
         return {table: warehouse.count(table) for table in TABLES}
 
 

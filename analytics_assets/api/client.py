@@ -1,7 +1,9 @@
 """A small HTTP client for the API: the spec's retry rules, clear errors, no leaked key.
 
-dlt's `rest_api` config cannot express what this API needs (two response envelopes, a cursor
-that is a token or a URL, `have_next_page`), so the dlt resources call this client directly.
+The dlt resources call this client, not dlt's `RESTClient`, for what that one lacks: one rate
+budget shared by every process on the plan (a run's steps, other runs, the sensor), 429s
+waited out for their Retry-After within that budget, and errors that name the endpoint and the
+setting to fix. (dlt's cursor paginator could follow `have_next_page` through `has_more_path`.)
 The key travels through dlt's `APIKeyAuth` in a header: never in a URL, a log line or an error.
 """
 

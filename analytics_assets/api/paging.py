@@ -1,8 +1,10 @@
 """Cursor paging of `/v3/jobs/{uid}/results`: stop exactly when `have_next_page` is false.
 
-dlt's cursor paginator stops only on a null cursor; this API always sends `paging.next`,
-so the flag is the only trustworthy stop signal. `next` is either an opaque token (sent back
-as the `cursor` query parameter, dlt's name for it) or a URL/absolute path (followed).
+This API always sends `paging.next`, so the flag is the only trustworthy stop signal (dlt
+1.31's `JSONResponseCursorPaginator` can stop on it too, with `has_more_path`). `next` is
+either an opaque token (sent back as the `cursor` query parameter, dlt's name for it) or a
+URL/absolute path (followed). We page through our own client for its rate budget shared
+across processes and its waiting out of 429s (see `client.py`), not for the paging.
 """
 
 from __future__ import annotations

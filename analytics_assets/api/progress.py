@@ -32,16 +32,10 @@ class Progress:
         self.jobs_fetched: set[str] = set()
         self.rows = 0
         self.pages = 0
-        # What each workflow's listing looked like: the sensor compares its checks with it.
-        self.fingerprints: dict[str, str] = {}
 
-    def workflow_listed(
-        self, jobs: int, workflow_uid: str | None = None, fingerprint: str | None = None
-    ) -> None:
+    def workflow_listed(self, jobs: int) -> None:
         self.workflows += 1
         self.jobs_listed += jobs
-        if workflow_uid is not None and fingerprint is not None:
-            self.fingerprints[workflow_uid] = fingerprint
         self._maybe_log()
 
     def page_loaded(self, job_uid: str, rows: int) -> None:

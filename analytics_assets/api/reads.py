@@ -18,7 +18,7 @@ from analytics_assets.api.arrow_bodies import ArrowPage, ArrowPages
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.envelopes import unwrap_list
 from analytics_assets.api.errors import AnalyticsApiError
-from analytics_assets.api.jobs import normalize_job, with_version
+from analytics_assets.api.job_rows import jobs_fingerprint, normalize_job, with_version
 from analytics_assets.api.paging import iter_result_pages
 from analytics_assets.api.progress import Progress
 from analytics_assets.api.result_batches import BATCH_ROWS, Batch, JobRows
@@ -29,9 +29,13 @@ from analytics_assets.settings import ApiSettings
 logger = logging.getLogger(__name__)
 
 
-class Reader:
+class ApiReader:
     """How one load reads the API: its client (opened on first use, so building a source
-    costs nothing), where progress goes, and Arrow pages or dicts for results."""
+    costs nothing), where progress goes, and Arrow pages or dicts for results.
+
+    It also keeps what each workflow's job listing looked like (`fingerprints`): the load
+    records them, and the sensor compares its own checks with them.
+    """
 
     def __init__(
         self,
@@ -45,6 +49,7 @@ class Reader:
         self._client = client
         self.progress = progress
         self.arrow = arrow  # False: result pages as dicts (dlt's slower, fully general path)
+        self.fingerprints: dict[str, str] = {}
 
     @property
     def client(self) -> AnalyticsApiClient:
@@ -57,6 +62,12 @@ class Reader:
     @property
     def log(self) -> Any:
         return self._client.log if self._client else logger
+
+    def workflow_listed(self, workflow_uid: str, jobs: list[dict[str, Any]]) -> None:
+        """Note one workflow's job listing: its fingerprint, and a line of progress."""
+        self.fingerprints[workflow_uid] = jobs_fingerprint(jobs)
+        if self.progress:
+            self.progress.workflow_listed(len(jobs))
 
 
 def jobs_path(workflow_uid: str) -> str:
@@ -122,7 +133,7 @@ def _pages_of_job(
 
 
 def iter_job_results(
-    reader: Reader,
+    reader: ApiReader,
     jobs: Iterable[dict[str, Any]],
     staged: StagedRows | None = None,
 ) -> Iterator[list[dict[str, Any]] | pa.Table]:

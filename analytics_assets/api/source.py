@@ -21,8 +21,8 @@ from dlt.extract.resource import DltResource
 
 from analytics_assets import constants as c
 from analytics_assets.api.envelopes import unwrap_workspace
-from analytics_assets.api.jobs import JobRef, StoredJobs, is_successful, jobs_fingerprint
-from analytics_assets.api.reads import Reader, fetch_jobs, fetch_workflows, iter_job_results
+from analytics_assets.api.job_rows import JobRef, StoredJobs, is_successful
+from analytics_assets.api.reads import ApiReader, fetch_jobs, fetch_workflows, iter_job_results
 from analytics_assets.api.results import StagedRows
 from analytics_assets.settings import ApiSettings
 
@@ -59,16 +59,27 @@ def analytics_source(
     settings: ApiSettings | None = None,
     workflow_uids: Sequence[str] | None = None,
     *,
-    reader: Reader | None = None,
+    reader: ApiReader | None = None,
     stored_jobs: StoredJobs | None = None,
 ) -> Sequence[DltResource]:
     """The five API resources as dlt resources, merged on their own primary keys.
 
-    `reader` shares one client (and its counters) and a progress log with the caller. Jobs
-    whose version `stored_jobs` already holds are left out of `jobs` and `successful_jobs`
-    (a re-run merges only what changed).
+    Args:
+        settings: the API settings (`resolve_settings()`); needed unless `reader` has a client.
+        workflow_uids: load these workflows' jobs and results; None: every workflow's.
+        reader: how the load reads the API: one client (and its counters) and a progress log
+            shared with the caller.
+        stored_jobs: job versions the warehouse holds; those jobs are left out of `jobs` and
+            `successful_jobs` (a re-run merges only what changed).
+
+    Returns:
+        The dlt source: `workspace`, `workflows`, `jobs`, `successful_jobs`, `job_results`.
+
+    Example:
+        pipeline = dlt.pipeline("analytics", destination="duckdb", dataset_name="analytics")
+        pipeline.run(analytics_source(resolve_settings()).with_resources("workspace", "jobs"))
     """
-    reader = reader or Reader(settings)
+    reader = reader or ApiReader(settings)
     staged = StagedRows()  # one per load: the transformer reads each workflow's jobs in turn
 
     @dlt.resource(name=c.WORKSPACE, primary_key="name", write_disposition="merge")
@@ -90,8 +101,7 @@ def analytics_source(
             uids = [w["uid"] for w in fetch_workflows(reader.client)]
         for uid in uids:
             rows = fetch_jobs(reader.client, uid, reader.log)
-            if reader.progress:
-                reader.progress.workflow_listed(len(rows), uid, jobs_fingerprint(rows))
+            reader.workflow_listed(uid, rows)
             if stored_jobs is not None:
                 rows = stored_jobs.changed(rows)
             if rows:
@@ -122,10 +132,12 @@ def analytics_source(
 
 
 @dlt.source(name=c.SOURCE_NAME, max_table_nesting=2)
-def job_results_source(jobs: Sequence[JobRef] = (), *, reader: Reader | None = None) -> DltResource:
+def job_results_source(
+    jobs: Sequence[JobRef] = (), *, reader: ApiReader | None = None
+) -> DltResource:
     """`job_results` of the given (job uid, workflow uid[, total row count]) jobs, the longest
     first."""
-    reader = reader or Reader()
+    reader = reader or ApiReader()
 
     @dlt.resource(
         name=c.JOB_RESULTS,

@@ -23,8 +23,15 @@ from dlt.extract.source import DltSource
 from pydantic import Field
 
 from analytics_assets import constants as c
-from analytics_assets.api.jobs import StoredJobs
+from analytics_assets.api.job_rows import StoredJobs
 from analytics_assets.api.source import analytics_source, job_results_source
+from analytics_assets.defs.declared import (
+    JOB_RESULTS_ASSETS,
+    WORKFLOW_JOBS_ASSETS,
+    WORKSPACE_ASSETS,
+    MultiAsset,
+    resources_of,
+)
 from analytics_assets.defs.run import AssetRun
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.pipelines import make_pipeline
@@ -71,9 +78,10 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
     # What the specs are read from at definition time (names, columns): nothing is opened.
     pipeline = make_pipeline(None, layout=names.layout)
 
-    def multi(name: str, source: DltSource, partitioned: bool) -> Any:
+    def multi(declared: MultiAsset, source: DltSource) -> Any:
+        partitioned = declared.partitioned
         return multi_asset(
-            name=names.op(name),
+            name=names.op(declared.name),
             specs=_without_dlt_objects(
                 build_dlt_asset_specs(
                     dlt_source=source,
@@ -88,11 +96,14 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             required_resource_keys={names.api_resource, names.dlt_resource},
         )
 
-    @multi("workspace", analytics_source().with_resources(c.WORKSPACE, c.WORKFLOWS), False)
+    workspace = resources_of(WORKSPACE_ASSETS)
+    workflow_jobs = resources_of(WORKFLOW_JOBS_ASSETS)
+
+    @multi(WORKSPACE_ASSETS, analytics_source().with_resources(*workspace))
     def workspace_assets(context: AssetExecutionContext) -> Iterator[Any]:
         """Load the workspace and the workflow list; register one partition per workflow uid."""
         with AssetRun(context, wiring) as run:
-            source = analytics_source(reader=run.reader()).with_resources(c.WORKSPACE, c.WORKFLOWS)
+            source = analytics_source(reader=run.api_reader()).with_resources(*workspace)
             seen: list[str] = []
 
             def remember(row: dict) -> dict:
@@ -104,7 +115,7 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             yield from run.load(source)
             run.register_workflows(seen)
 
-    @multi("workflow_jobs", analytics_source().with_resources(c.JOBS, c.SUCCESSFUL_JOBS), True)
+    @multi(WORKFLOW_JOBS_ASSETS, analytics_source().with_resources(*workflow_jobs))
     def workflow_jobs_assets(context: AssetExecutionContext, config: JobsConfig) -> Iterator[Any]:
         """Load the workflows' jobs, and the successful ones, from one jobs request per workflow.
 
@@ -115,14 +126,14 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             held = (
                 StoredJobs()
                 if config.full_refresh
-                else run.query(lambda warehouse: stored_jobs(warehouse, run.uids))
+                else run.query_warehouse(lambda warehouse: stored_jobs(warehouse, run.uids))
             )
-            reader = run.reader(workflows_total=len(run.uids))
+            reader = run.api_reader(workflows_total=len(run.uids))
             source = analytics_source(workflow_uids=run.uids, reader=reader, stored_jobs=held)
-            yield from run.load(source.with_resources(c.JOBS, c.SUCCESSFUL_JOBS))
+            yield from run.load(source.with_resources(*workflow_jobs))
             context.log.info(f"{held.unchanged} listed job(s) unchanged since the last load")
 
-    @multi("job_results", job_results_source(), True)
+    @multi(JOB_RESULTS_ASSETS, job_results_source())
     def job_results_assets(
         context: AssetExecutionContext, config: JobResultsConfig
     ) -> Iterator[Any]:
@@ -132,7 +143,9 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
         `full_refresh` is set in the run config.
         """
         with AssetRun(context, wiring) as run:
-            successful, loaded = run.query(lambda warehouse: results_plan(warehouse, run.uids))
+            successful, loaded = run.query_warehouse(
+                lambda warehouse: results_plan(warehouse, run.uids)
+            )
             pending = [j for j in successful if config.full_refresh or j[0] not in loaded]
             context.log.info(
                 f"{run.scope}: {len(successful)} successful job(s), {len(pending)} to fetch"
@@ -140,7 +153,7 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
             if not pending:
                 yield run.nothing_to_load(c.JOB_RESULTS)
                 return
-            reader = run.reader(jobs_total=len(pending))
+            reader = run.api_reader(jobs_total=len(pending))
             yield from run.load(job_results_source(pending, reader=reader))
 
     return [workspace_assets, workflow_jobs_assets, job_results_assets]

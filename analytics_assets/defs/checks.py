@@ -24,13 +24,13 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from analytics_assets import constants as c
-from analytics_assets.api.jobs import SUCCESSFUL_SQL
+from analytics_assets.api.job_rows import SUCCESSFUL_SQL
+from analytics_assets.defs.run import warehouse_lock
 from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
-from analytics_assets.warehouse.lock import writer_lock
 from analytics_assets.warehouse.pipelines import make_pipeline
 from analytics_assets.warehouse.queries import missing_jobs, violating_jobs, workflow_names
-from analytics_assets.warehouse.reader import reading
+from analytics_assets.warehouse.reader import read_warehouse
 
 MAX_LISTED = 50
 
@@ -48,7 +48,7 @@ def build_check(wiring: Wiring) -> AssetChecksDefinition:
         with secrets_kept(settings):
             partitions = _partition_keys(context, names.partitions)
             pipeline = make_pipeline(settings, name=names.check_pipeline, layout=names.layout)
-            with writer_lock(settings, context.log), reading(pipeline) as warehouse:
+            with warehouse_lock(settings, context.log), read_warehouse(pipeline) as warehouse:
                 found = Findings(
                     violating=_by_partition(violating_jobs(warehouse, partitions)),
                     missing=_by_partition(missing_jobs(warehouse, partitions)),

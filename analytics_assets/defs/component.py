@@ -69,7 +69,28 @@ def _setting_attributes() -> dict[str, Any]:
 
 
 class AnalyticsApiComponentBase(dg.Component, dg.Resolvable, dg.Model):
-    """Loads one Captain Data API v3 workspace into a warehouse through dlt."""
+    """Loads one Captain Data API v3 workspace into a warehouse through dlt.
+
+    Attributes:
+        key_prefix: prefix of every asset key (`P/<resource>`) and `P_` of every other name
+            (partitions, jobs, sensor, check, dlt pipelines, dataset); unset: the shipped names.
+        sensor_default_status: `running` (default) or `stopped`.
+        freshness_window_seconds: stale after this long unmaterialized; 0: no policy.
+        group, owners, tags: how the assets appear in the UI.
+        base_url, api_key, ... every setting of `AnalyticsApiResource`, same names; unset:
+            its `ANALYTICS_*` variable at run time, then its default.
+
+    Returns (`build_defs`): the instance's assets, check, jobs, sensor and resources.
+
+    Example (`defs/sales/defs.yaml`, as `dg scaffold defs analytics_assets.AnalyticsApiComponent
+    sales` writes it):
+
+        type: analytics_assets.AnalyticsApiComponent
+        attributes:
+          key_prefix: sales
+          base_url: "{{ env.SALES_ANALYTICS_API_BASE_URL }}"
+          api_key: "{{ env.SALES_ANALYTICS_API_KEY }}"
+    """
 
     key_prefix: str | None = Field(
         default=None,

@@ -34,13 +34,32 @@ def build_definitions(
     presentation: Presentation | None = None,
     clock: Clock | None = None,
 ) -> Definitions:
-    """One instance of the product.
+    """One instance of the product: its assets, check, jobs, sensor and resources.
 
-    `resource` holds its API settings (default: every field from the environment at run
-    time); `sensor_interval_seconds` defaults to `ANALYTICS_SENSOR_INTERVAL_SECONDS`, read
-    now (Dagster needs the interval when definitions load). A `presentation` without a
-    freshness window gets one of FRESHNESS_INTERVALS sensor intervals (a zero window: none).
-    `clock` is for tests.
+    Building it reads no setting but the sensor interval, opens nothing and changes nothing
+    else in the process.
+
+    Args:
+        key_prefix: prefix of every asset key (`P/<resource>`) and `P_` of every other name
+            (partitions, jobs, sensor, check, pipelines, dataset); None: the shipped names.
+        resource: its API and warehouse settings; default `AnalyticsApiResource()`, every
+            field from its `ANALYTICS_*` variable at run time.
+        sensor_interval_seconds: seconds between sensor ticks; default
+            `ANALYTICS_SENSOR_INTERVAL_SECONDS`, read now (Dagster needs it at load).
+        sensor_default_status: whether the sensor starts running.
+        presentation: group, owners, tags, freshness; a window of None gets
+            FRESHNESS_INTERVALS sensor intervals, a zero window none.
+        clock: for tests (waits recorded, not waited).
+
+    Returns:
+        The `Definitions`, to merge with a project's own.
+
+    Example:
+        defs = dg.Definitions.merge(
+            build_definitions("sales", resource=AnalyticsApiResource(
+                base_url="https://api.captaindata.co", api_key=dg.EnvVar("SALES_API_KEY"))),
+            build_definitions("marketing"),
+        )
     """
     names = Names(key_prefix)
     interval = sensor_interval_seconds or resolve_schedule().sensor_interval_seconds

@@ -4,7 +4,7 @@ from typing import Any
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from analytics_assets import constants as c
+from analytics_assets.defs.declared import tables
 from analytics_assets.defs.names import Names
 
 
@@ -16,15 +16,13 @@ def build_jobs(names: Names) -> tuple[Any, Any]:
     """
     workspace = define_asset_job(
         names.workspace_job,
-        selection=AssetSelection.assets(names.key(c.WORKSPACE), names.key(c.WORKFLOWS)),
+        selection=AssetSelection.assets(*(names.key(t) for t in tables(partitioned=False))),
         description="Refresh the workspace and the workflow list (registers new partitions).",
         executor_def=in_process_executor,
     )
     partition = define_asset_job(
         names.partition_job,
-        selection=AssetSelection.assets(
-            *(names.key(t) for t in (c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS))
-        ),
+        selection=AssetSelection.assets(*(names.key(t) for t in tables(partitioned=True))),
         description="Load one workflow's jobs, successful jobs (checked) and their results.",
         executor_def=in_process_executor,
     )

@@ -21,15 +21,11 @@ from dlt.pipeline.pipeline import Pipeline
 
 from analytics_assets import constants as c
 from analytics_assets.api.client import AnalyticsApiClient
+from analytics_assets.defs.declared import api_asset
 from analytics_assets.warehouse.reader import WarehouseReader
 
 # Per partition, on `jobs`: the fingerprint of the jobs the run listed (the sensor's baseline).
 FINGERPRINT_METADATA = "analytics/jobs_fingerprint"
-# Small tables get a few rows in the UI; the per-workflow tables are too wide and too many.
-PREVIEW_COLUMNS = {
-    c.WORKSPACE: ("name", "plan_name", "tasks_used", "tasks_left", "current_month_end"),
-    c.WORKFLOWS: ("uid", "name", "created_at", "project_id"),
-}
 PREVIEW_ROWS = 5
 # How far back a run that loaded nothing looks for its table's stored columns.
 STORED_VERSIONS_SEARCHED = 50
@@ -160,9 +156,9 @@ def _columns(schema: Schema, table: str) -> list[TableColumn]:
 
 def preview(warehouse: WarehouseReader, table: str) -> str:
     """A few rows of a small table as markdown; '' for the others."""
-    columns = PREVIEW_COLUMNS.get(table)
+    columns = api_asset(table).preview
     qualified = warehouse.table(table) if columns else None
-    if columns is None or qualified is None:
+    if not columns or qualified is None:
         return ""
     try:
         rows = warehouse.rows(f"SELECT {', '.join(columns)} FROM {qualified} LIMIT {PREVIEW_ROWS}")

@@ -1,8 +1,8 @@
 """The one configurable resource that holds the API and warehouse settings.
 
-Its fields are generated from the declaration in `settings.py`: one field per setting, each
-optional; a field left unset is read at run time from its environment variable (never at
-import time). Pass `EnvVar(...)` to bind one explicitly.
+Its fields are generated from the declaration in `settings/declared.py`: one field per
+setting, each optional; a field left unset is read at run time from its environment variable
+(never at import time). Pass `EnvVar(...)` to bind one explicitly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource
 from pydantic import Field, create_model
 
-from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.settings import (
     ApiSettings,
     declared_fields,
@@ -30,9 +29,6 @@ class AnalyticsApiResourceBase(ConfigurableResource):
     def settings(self) -> ApiSettings:
         """Resolve and validate; raises AnalyticsConfigError naming the variable to fix."""
         return resolve_settings(**{name: getattr(self, name) for name in setting_names()})
-
-    def client(self, log: Any = None) -> AnalyticsApiClient:
-        return AnalyticsApiClient(self.settings(), log)
 
 
 def setting_names() -> list[str]:

@@ -1,7 +1,8 @@
 """What one asset step needs, in one object: settings, client, pipeline, progress, partitions.
 
     with AssetRun(context, wiring) as run:
-        yield from run.load(run.source(JOBS, SUCCESSFUL_JOBS))
+        source = analytics_source(workflow_uids=run.uids, reader=run.api_reader())
+        yield from run.load(source.with_resources(JOBS, SUCCESSFUL_JOBS))
 
 Entered, it masks secrets in any failure and closes the client at the end.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from analytics_assets import constants as c
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.progress import Progress
-from analytics_assets.api.reads import Reader
+from analytics_assets.api.reads import ApiReader
 from analytics_assets.defs.metadata import (
     DROPPED_LOAD_INFO,
     FINGERPRINT_METADATA,
@@ -34,10 +35,11 @@ from analytics_assets.defs.metadata import (
 from analytics_assets.defs.partitions import run_partitions, unregistered
 from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
-from analytics_assets.warehouse.lock import writer_lock
+from analytics_assets.settings import ApiSettings
+from analytics_assets.warehouse.lock import WarehouseLockedError, writer_lock
 from analytics_assets.warehouse.pipelines import forget_batch, load_file_format, make_pipeline
 from analytics_assets.warehouse.queries import workflow_names
-from analytics_assets.warehouse.reader import WarehouseReader, reading
+from analytics_assets.warehouse.reader import WarehouseReader, read_warehouse
 
 T = TypeVar("T")
 
@@ -53,6 +55,7 @@ class AssetRun:
         self.partitions = run_partitions(context)
         self.pipeline = make_pipeline(self.settings, self.partitions, layout=self.names.layout)
         self.progress: Progress | None = None
+        self._api_reader: ApiReader | None = None
         self._client: AnalyticsApiClient | None = None
         self._stack = ExitStack()
         self._started = time.monotonic()
@@ -81,20 +84,22 @@ class AssetRun:
             self._client = self.wiring.client(self.settings, self.context.log)
         return self._client
 
-    def reader(self, *, workflows_total: int = 0, jobs_total: int = 0) -> Reader:
+    def api_reader(self, *, workflows_total: int = 0, jobs_total: int = 0) -> ApiReader:
         """How this step's source reads the API, with a progress log of these totals."""
         self.progress = Progress(self.context.log, workflows_total, jobs_total)
-        return Reader(client=self.client, progress=self.progress)
+        self._api_reader = ApiReader(client=self.client, progress=self.progress)
+        return self._api_reader
 
-    def query(self, ask: Callable[[WarehouseReader], T]) -> T:
+    def query_warehouse(self, ask: Callable[[WarehouseReader], T]) -> T:
         """Read the warehouse (under the writer lock: DuckDB takes one process at a time)."""
-        with writer_lock(self.settings, self.context.log), reading(self.pipeline) as warehouse:
-            return ask(warehouse)
+        with warehouse_lock(self.settings, self.context.log):
+            with read_warehouse(self.pipeline) as warehouse:
+                return ask(warehouse)
 
     def load(self, source: DltSource) -> Iterator[MaterializeResult]:
         """Load `source` through dagster-dlt; one enriched result per selected asset."""
         dlt = getattr(self.context.resources, self.names.dlt_resource)
-        with writer_lock(self.settings, self.context.log):
+        with warehouse_lock(self.settings, self.context.log):
             try:
                 results = list(
                     dlt.run(
@@ -124,7 +129,7 @@ class AssetRun:
     def nothing_to_load(self, table: str) -> MaterializeResult:
         """Materialize without a dlt run (saves its fixed cost) when no request is needed;
         the columns and figures are those of any other materialization."""
-        with writer_lock(self.settings, self.context.log):
+        with warehouse_lock(self.settings, self.context.log):
             facts = self._warehouse_facts({table: {}})
         metadata = {
             **facts.tables[table],
@@ -145,7 +150,7 @@ class AssetRun:
         """Per table its rows per partition, columns and preview, and the workflows' names;
         then a run of several partitions leaves no pipeline behind. Under the writer lock."""
         tables = list(loaded)
-        with reading(self.pipeline) as warehouse:
+        with read_warehouse(self.pipeline) as warehouse:
             counts = {t: warehouse.partition_counts(t, self.partitions) for t in tables}
             previews = {t: preview(warehouse, t) for t in tables}
             names = workflow_names(warehouse, self.uids)
@@ -188,12 +193,24 @@ class AssetRun:
 
     def _listed(self, table: str) -> dict[str, dict[str, Any]]:
         """Per partition, the fingerprint of the jobs this run listed (on `jobs` only)."""
-        if self.progress is None or table != c.JOBS:
+        if self._api_reader is None or table != c.JOBS:
             return {}
         return {
             uid: {FINGERPRINT_METADATA: MetadataValue.text(fp)}
-            for uid, fp in self.progress.fingerprints.items()
+            for uid, fp in self._api_reader.fingerprints.items()
         }
+
+
+@contextmanager
+def warehouse_lock(settings: ApiSettings, log: Any) -> Iterator[None]:
+    """The writer lock, failing the step with the lock's own message (the holder, the bound,
+    the setting) rather than a wrapped traceback."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(writer_lock(settings, log))
+        except WarehouseLockedError as exc:
+            raise Failure(description=str(exc)) from None
+        yield
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ contiguous partitions. See `sensor_state.py` for the bookkeeping.
 import hashlib
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
@@ -26,7 +27,7 @@ from dagster import (
 from analytics_assets import constants as c
 from analytics_assets.api.budget import BudgetDeadline
 from analytics_assets.api.client import AnalyticsApiClient
-from analytics_assets.api.jobs import jobs_fingerprint
+from analytics_assets.api.job_rows import jobs_fingerprint
 from analytics_assets.api.reads import fetch_jobs, fetch_workflows
 from analytics_assets.defs.metadata import FINGERPRINT_METADATA
 from analytics_assets.defs.partitions import partitions_of_run, range_tags, unregistered
@@ -47,6 +48,9 @@ SENSOR_RATE_SHARE = 0.75
 SENSOR_SHARE_WITH_RUNS = 0.25
 # Resolving from materializations the fingerprints of workflows whose loads it requested.
 MAX_RESOLVED_PER_TICK = 500
+# A run's workflow names, beside Dagster's partition tags (which can only show uids).
+WORKFLOW_NAME_TAG = "analytics/workflow_name"
+TAG_MAX = 255
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -94,6 +98,32 @@ def _recorded_fingerprints(
     return found
 
 
+@dataclass
+class Listing:
+    """What a tick found: the API's workflows, the instance's partitions and its runs."""
+
+    uids: list[str]  # the API's workflows, in its order
+    registered: list[str]  # the partitions the instance has
+    new: list[str]  # listed workflows without a partition yet
+    busy: set[str]  # partitions a run (of any job) has in flight
+    names: dict[str, str] = field(default_factory=dict)  # workflow uid -> its name
+
+    def named(self, uids: set[str], most: int = 5) -> str:
+        """A few of these workflows by name, for a log line (partition keys are bare uids)."""
+        listed = [uid for uid in self.order if uid in uids]
+        shown = ", ".join(repr(self.names.get(uid, uid)) for uid in listed[:most])
+        return shown + (f" and {len(listed) - most} more" if len(listed) > most else "")
+
+    @property
+    def order(self) -> list[str]:
+        """The partition order once the new partitions are added."""
+        return self.registered + self.new
+
+    def unloaded(self) -> set[str]:
+        """New workflows to load now: their load lists their jobs, no request here."""
+        return {uid for uid in self.new if uid not in self.busy}
+
+
 class Tick:
     """One evaluation: what it checked, what it skipped, what is due."""
 
@@ -138,6 +168,18 @@ class Tick:
             entry.changed = state.tick
         return changed
 
+    def summary(self, state: SensorState, listing: Listing, due: set[str], runs: int) -> str:
+        """The tick's line in the log, and an idle tick's skip reason."""
+        spent = self.client.clock.monotonic() - self.started
+        stop = "; stopped at the tick budget" if self.out_of_budget else ""
+        return (
+            f"tick {state.tick}: checked {self.checked} of {len(listing.uids)} workflow(s) "
+            f"({self.hot} active or recently changed), skipped {self.skipped} with a run in "
+            f"flight; due {len(due)} ({len(listing.new)} new) in {runs} run request(s); "
+            f"longest-unchecked workflow last checked {state.longest_unchecked()} tick(s) ago; "
+            f"{spent:.1f} s{stop}"
+        )
+
 
 def evaluate(context: SensorEvaluationContext, wiring: Wiring, interval: float) -> SensorResult:
     """One tick of the instance's refresh sensor, within its tick budget."""
@@ -153,48 +195,98 @@ def evaluate(context: SensorEvaluationContext, wiring: Wiring, interval: float) 
 def _evaluate(
     context: SensorEvaluationContext, wiring: Wiring, tick: Tick, max_per_run: int, interval: float
 ) -> SensorResult:
-    names = wiring.names
     state = SensorState.decode(context.cursor)
     state.tick += 1
-    uids = list(dict.fromkeys(w["uid"] for w in fetch_workflows(tick.client)))
-    registered = list(context.instance.get_dynamic_partitions(names.partitions))
-    new = unregistered(registered, uids)
-    order = registered + new
-    busy = _partitions_in_flight(context, registered)
-    if busy:
+    listing = discover(context, tick, state, wiring.names.partitions)
+    if listing.busy:
         tick.share_with_runs(interval)
-    requests: list[RunRequest] = []
-    list_digest = _digest(sorted(uids))
-    # Requested when the list changed, and at least every half freshness window, so that a
-    # quiet workspace's assets stay fresh (their plan and quota change anyway).
-    stale = wiring.refresh_ticks(interval) <= state.tick - state.workspace_tick
-    if list_digest != state.workflows_digest or stale:
-        key = f"workflows:{list_digest}" + (f":{state.tick}" if stale else "")
-        requests.append(RunRequest(run_key=key, job_name=names.workspace_job))
-        state.workspace_tick = state.tick
-    state.workflows_digest = list_digest
+    refresh = workspace_refresh(wiring, state, listing, interval)
+    due = listing.unloaded()
+    due |= resolve_pending(context, wiring, state, listing, exclude=due)
+    due |= check_in_rotation(tick, state, listing)
+    requests = ([refresh] if refresh else []) + load_requests(
+        state, listing, due, max_per_run, wiring.names.partition_job
+    )
+    summary = tick.summary(state, listing, due, len(requests))
+    if due:
+        summary += f"; due: {listing.named(due)}"
+    context.log.info(summary)
+    new = listing.new
+    return SensorResult(
+        run_requests=requests,
+        # An idle tick's reason in the UI is its own summary, not Dagster's generic one.
+        skip_reason=None if requests else summary,
+        dynamic_partitions_requests=[wiring.partitions_def.build_add_request(new)] if new else [],
+        cursor=state.encode(),
+    )
+
+
+def discover(
+    context: SensorEvaluationContext, tick: Tick, state: SensorState, partitions_name: str
+) -> Listing:
+    """List the workflows and the instance's partitions and runs in flight.
+
+    The cursor forgets workflows the API no longer lists and takes in the others with an
+    unknown fingerprint: a new one's load records it, and one the instance already has a
+    partition for (loaded by other runs, or not) is resolved from its materializations.
+    """
+    workflows = fetch_workflows(tick.client)
+    uids = list(dict.fromkeys(w["uid"] for w in workflows))
+    registered = list(context.instance.get_dynamic_partitions(partitions_name))
+    busy = _partitions_in_flight(context, registered)
     listed = set(uids)
     state.entries = {u: e for u, e in state.entries.items() if u in listed}
-
-    due: set[str] = set()
     for uid in uids:
-        if uid not in state.entries:  # discovered: its load lists its jobs, no request here
-            state.entries[uid] = Entry(UNKNOWN)
-            if uid not in busy:
-                due.add(uid)
-    pending = [u for u, e in state.entries.items() if e.fingerprint == UNKNOWN]
-    settled = [u for u in pending if u not in busy and u not in due][:MAX_RESOLVED_PER_TICK]
-    recorded = _recorded_fingerprints(context, wiring, settled)
-    for uid in settled:
-        if uid in recorded:
-            state.entries[uid].fingerprint = recorded[uid]
-        else:
-            due.add(uid)  # its load did not happen (failed, or never launched): ask again
+        state.entries.setdefault(uid, Entry(UNKNOWN))
+    names = {w["uid"]: str(w["name"]) for w in workflows if w.get("name")}
+    return Listing(uids, registered, unregistered(registered, uids), busy, names)
 
-    for uid in state.check_order(uids):
-        if uid in busy:
+
+def workspace_refresh(
+    wiring: Wiring, state: SensorState, listing: Listing, interval: float
+) -> RunRequest | None:
+    """The workspace assets, when the workflow list changed or at least every half freshness
+    window (so a quiet workspace's assets stay fresh: their plan and quota change anyway)."""
+    list_digest = _digest(sorted(listing.uids))
+    stale = wiring.refresh_ticks(interval) <= state.tick - state.workspace_tick
+    changed = list_digest != state.workflows_digest
+    state.workflows_digest = list_digest
+    if not changed and not stale:
+        return None
+    state.workspace_tick = state.tick
+    key = f"workflows:{list_digest}" + (f":{state.tick}" if stale else "")
+    return RunRequest(run_key=key, job_name=wiring.names.workspace_job)
+
+
+def resolve_pending(
+    context: SensorEvaluationContext,
+    wiring: Wiring,
+    state: SensorState,
+    listing: Listing,
+    exclude: set[str],
+) -> set[str]:
+    """Take the fingerprints of workflows whose fingerprint is unknown from their latest
+    `jobs` materialization; returns those never loaded (a load failed, was never launched,
+    or never happened), which are due."""
+    pending = [
+        uid
+        for uid, entry in state.entries.items()
+        if entry.fingerprint == UNKNOWN and uid not in listing.busy and uid not in exclude
+    ][:MAX_RESOLVED_PER_TICK]
+    recorded = _recorded_fingerprints(context, wiring, pending)
+    for uid, fingerprint in recorded.items():
+        state.entries[uid].fingerprint = fingerprint
+    return {uid for uid in pending if uid not in recorded}
+
+
+def check_in_rotation(tick: Tick, state: SensorState, listing: Listing) -> set[str]:
+    """Check the workflows in the state's order until the tick's budget is spent; returns
+    those whose jobs changed. A workflow with a run in flight waits for a later tick."""
+    due: set[str] = set()
+    for uid in state.check_order(listing.uids):
+        if uid in listing.busy:
             tick.skipped += 1
-            continue  # its change is picked up on a later tick, after the run ends
+            continue
         if not tick.has_time():
             tick.out_of_budget = True
             break
@@ -205,35 +297,39 @@ def _evaluate(
             tick.out_of_budget = True
             break
         tick.hot += state.is_hot(uid)
+    return due
 
-    for first, last in load_ranges(due, order, max_per_run, busy):
+
+def load_requests(
+    state: SensorState, listing: Listing, due: set[str], max_per_run: int, job_name: str
+) -> list[RunRequest]:
+    """The due partitions in few runs of contiguous partitions; a run key names the
+    partitions and the fingerprints they are loaded for, so a repeated tick is a no-op."""
+    order = listing.order
+    requests = []
+    for first, last in load_ranges(due, order, max_per_run, listing.busy):
         span = order[order.index(first) : order.index(last) + 1]
         key = _digest([[u, state.entries[u].fingerprint] for u in span if u in due])
+        tags = {} if first == last else range_tags(first, last)
         requests.append(
             RunRequest(
                 run_key=f"load:{first}:{last}:{key}",
-                job_name=names.partition_job,
+                job_name=job_name,
                 partition_key=first if first == last else None,
-                tags={} if first == last else range_tags(first, last),
+                tags={**tags, **_name_tags(listing, span)},
             )
         )
-    _log(context, tick, state, uids, due, new, len(requests))
-    return SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=[wiring.partitions_def.build_add_request(new)] if new else [],
-        cursor=state.encode(),
-    )
+    return requests
 
 
-def _log(context, tick: Tick, state, uids, due, new, runs) -> None:  # noqa: ANN001
-    spent = tick.client.clock.monotonic() - tick.started
-    stop = "; stopped at the tick budget" if tick.out_of_budget else ""
-    context.log.info(
-        f"tick {state.tick}: checked {tick.checked} of {len(uids)} workflow(s) ({tick.hot} "
-        f"active or recently changed), skipped {tick.skipped} with a run in flight; due "
-        f"{len(due)} ({len(new)} new) in {runs} run request(s); longest-unchecked workflow "
-        f"last checked {state.longest_unchecked()} tick(s) ago; {spent:.1f} s{stop}"
-    )
+def _name_tags(listing: Listing, span: list[str]) -> dict[str, str]:
+    """The workflows' names on the run, where the partition tag shows only uids."""
+    first, last = (listing.names.get(span[0]), listing.names.get(span[-1]))
+    if len(span) == 1:
+        return {WORKFLOW_NAME_TAG: first} if first else {}
+    if not first or not last:
+        return {}
+    return {WORKFLOW_NAME_TAG: f"{first} ... {last} ({len(span)} workflows)"[:TAG_MAX]}
 
 
 def build_sensor(

@@ -12,26 +12,10 @@ from dagster import AssetSpec, FreshnessPolicy, TableColumnDep, TableColumnLinea
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from analytics_assets import constants as c
+from analytics_assets.defs.declared import api_asset
 from analytics_assets.defs.names import Names
 from analytics_assets.settings import ApiSettings, env_name
 
-# dagster-dlt's default deps point at stub assets; these are the real upstream tables.
-UPSTREAM = {
-    c.WORKSPACE: [],
-    c.WORKFLOWS: [],
-    c.JOBS: [c.WORKFLOWS],
-    c.SUCCESSFUL_JOBS: [c.WORKFLOWS],
-    c.JOB_RESULTS: [c.SUCCESSFUL_JOBS],
-}
-# Where a column's values come from, where that is true by construction.
-LINEAGE = {
-    c.SUCCESSFUL_JOBS: {
-        column: [(c.JOBS, column)]
-        for column in ("uid", "workflow_uid", "status", "total_row_count")
-    },
-    c.JOB_RESULTS: {"job_uid": [(c.SUCCESSFUL_JOBS, "uid")]},
-}
 DEFAULT_OWNERS = ("team:data-engineering",)
 # On every asset, under the tags users add: where the rows come from.
 DEFAULT_TAGS = {"source": "captain_data"}
@@ -66,6 +50,7 @@ class AnalyticsDltTranslator(DagsterDltTranslator):
     def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
         spec = super().get_asset_spec(data)
         name = data.resource.name
+        declared = api_asset(name)
         columns = data.resource.compute_table_schema().get("columns", {})
         primary_key = ", ".join(n for n, col in columns.items() if col.get("primary_key"))
         where = (
@@ -74,11 +59,12 @@ class AnalyticsDltTranslator(DagsterDltTranslator):
         )
         shown = self.presentation
         metadata = dict(spec.metadata or {})
-        if name in LINEAGE:
+        if declared.lineage:
             metadata["dagster/column_lineage"] = self.lineage(name)
         return spec.replace_attributes(
             key=self.names.key(name),
-            deps=[self.names.key(upstream) for upstream in UPSTREAM[name]],
+            # dagster-dlt's default deps point at stub assets; these are the real upstream tables.
+            deps=[self.names.key(upstream) for upstream in declared.upstream],
             description=(spec.description or "") + where,
             group_name=shown.group or self.names.group,
             owners=list(shown.owners),
@@ -99,6 +85,6 @@ class AnalyticsDltTranslator(DagsterDltTranslator):
                     TableColumnDep(asset_key=self.names.key(up), column_name=up_column)
                     for up, up_column in sources
                 ]
-                for column, sources in LINEAGE[table].items()
+                for column, sources in api_asset(table).lineage.items()
             }
         )

@@ -8,7 +8,6 @@ from the environment, validation, `.env.example` and the README's table all deri
 Values are resolved at run time, never at import time.
 """
 
-from analytics_assets.settings.checks import validate_base_url, validate_header_value
 from analytics_assets.settings.declared import (
     ApiSettings,
     ScheduleSettings,
@@ -24,6 +23,7 @@ from analytics_assets.settings.fields import (
     value_type,
 )
 from analytics_assets.settings.resolve import resolve_schedule, resolve_settings
+from analytics_assets.settings.rules import validate_base_url, validate_header_value
 
 __all__ = [
     "AnalyticsConfigError",

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics_assets.settings.checks import (
+from analytics_assets.settings.fields import check_declared, declared_fields, setting
+from analytics_assets.settings.rules import (
+    API_KEY_HINT,
+    BASE_URL_HINT,
     api_key_value,
     at_least,
     between,
@@ -15,7 +18,6 @@ from analytics_assets.settings.checks import (
     project_id_value,
     validate_base_url,
 )
-from analytics_assets.settings.fields import check_declared, declared_fields, setting
 
 
 def project_root() -> Path:
@@ -31,14 +33,27 @@ def default_duckdb_path() -> Path:
     return project_root() / "data" / "analytics_warehouse.duckdb"
 
 
+def dlt_secret_api_key() -> str | None:
+    """The spec reads `dlt.secrets["api_key"]`; honour it when the variable is unset."""
+    import dlt  # local import: dlt's config providers read files, not wanted at import time
+
+    try:
+        value: object = dlt.secrets.get("api_key")
+    except Exception:  # a malformed secrets.toml must not hide the clearer error it leads to
+        return None
+    return str(value) if value else None
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     """Everything a client of the API, a writer of the warehouse and a sensor tick need."""
 
     base_url: str = setting(
         "ANALYTICS_API_BASE_URL",
-        "API root without /v3, e.g. https://api.captaindata.co",
+        BASE_URL_HINT,
         check=validate_base_url,
+        normalize=lambda url: str(url).rstrip("/"),
+        required_hint=f"set it to the {BASE_URL_HINT}",
         example="https://api.captaindata.co",
     )
     api_key: str = setting(
@@ -46,6 +61,8 @@ class ApiSettings:
         "sent as header x-api-key; falls back to api_key in .dlt/secrets.toml",
         secret=True,
         check=api_key_value,
+        fallback=dlt_secret_api_key,
+        required_hint=API_KEY_HINT,
     )
     project_id: str | None = setting(
         "ANALYTICS_PROJECT_ID", "sent as header x-project-id", None, check=project_id_value

@@ -16,7 +16,8 @@ class AnalyticsConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Declared:
-    """What a field's metadata says about it: its variable, its meaning, its rules."""
+    """What a field's metadata says about it: its variable, its meaning, how its value is
+    found and shaped, and its rules."""
 
     env: str
     description: str
@@ -24,6 +25,12 @@ class Declared:
     check: Callable[[str, Any], None] | None = None
     default_text: str | None = None  # how the docs show a computed default
     example: str | None = None  # what .env.example suggests for a setting without a default
+    # Where the value comes from when neither the caller nor the environment gives one.
+    fallback: Callable[[], Any] | None = None
+    # Applied to every resolved value (after parsing, before the rule).
+    normalize: Callable[[Any], Any] | None = None
+    # What to do when a required setting is not set: said after "<VARIABLE> is not set: ".
+    required_hint: str = "set it"
 
 
 def setting(
@@ -32,13 +39,23 @@ def setting(
     default: Any = dataclasses.MISSING,
     *,
     factory: Callable[[], Any] | None = None,
-    secret: bool = False,
-    check: Callable[[str, Any], None] | None = None,
-    default_text: str | None = None,
-    example: str | None = None,
+    **declared: Any,
 ) -> Any:
-    """One declared setting: a dataclass field carrying its `Declared` metadata."""
-    meta = {"declared": Declared(env, description, secret, check, default_text, example)}
+    """One declared setting: a dataclass field carrying its `Declared` metadata.
+
+    Args:
+        env: its environment variable.
+        description: one line for the docs, the UI and `dg`.
+        default: its default; none makes the setting required.
+        factory: computes the default instead (e.g. a path under the checkout).
+        **declared: any other field of `Declared` (secret, check, fallback, normalize,
+            required_hint, default_text, example).
+
+    Example:
+        `timeout: float = setting("ANALYTICS_X_TIMEOUT", "seconds", 30.0, check=positive)`
+    """
+    meta = {"declared": Declared(env, description, **declared)}
+    secret = meta["declared"].secret
     if factory is not None:
         return field(default_factory=factory, repr=not secret, metadata=meta)
     return field(default=default, repr=not secret, metadata=meta)

@@ -1,5 +1,5 @@
-"""Resolving settings at run time: explicit value, then environment variable, then (the key
-only) dlt's `api_key` secret, the spec's own way of passing it."""
+"""Resolving settings at run time: explicit value, then environment variable, then the
+setting's declared fallback; each shaped and checked as its declaration says. Names no field."""
 
 from __future__ import annotations
 
@@ -22,17 +22,6 @@ def _env(name: str) -> str | None:
     return value if value not in (None, "") else None
 
 
-def _dlt_secret_api_key() -> str | None:
-    """The spec reads `dlt.secrets["api_key"]`; honour it when the env var is unset."""
-    import dlt  # local import: dlt's config providers read files, not wanted at import time
-
-    try:
-        value: object = dlt.secrets.get("api_key")
-    except Exception:  # a malformed secrets.toml must not hide the clearer error below
-        return None
-    return str(value) if value else None
-
-
 def _parse(cls: type, f: dataclasses.Field, declared: Declared, raw: Any) -> Any:
     kind = value_type(cls, f.name)
     if isinstance(raw, str):
@@ -52,7 +41,9 @@ def _parse(cls: type, f: dataclasses.Field, declared: Declared, raw: Any) -> Any
         ) from None
 
 
-def _resolve(cls: type, explicit: dict[str, Any]) -> dict[str, Any]:
+def resolve_fields(cls: type, explicit: dict[str, Any]) -> dict[str, Any]:
+    """The values of `cls`'s declared settings that are set, each found, parsed and shaped
+    as its declaration says; a required one unset fails with its declared hint."""
     unknown = set(explicit) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -60,30 +51,25 @@ def _resolve(cls: type, explicit: dict[str, Any]) -> dict[str, Any]:
     for f, declared in declared_fields(cls):
         raw = explicit.get(f.name)
         raw = _env(declared.env) if raw is None or raw == "" else raw
-        if raw is None and f.name == "api_key":
-            raw = _dlt_secret_api_key()
+        if raw is None and declared.fallback is not None:
+            raw = declared.fallback()
         value = None if raw is None else _parse(cls, f, declared, raw)
+        if value is not None and declared.normalize is not None:
+            value = declared.normalize(value)
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if value is None and required:
-            raise AnalyticsConfigError(f"{declared.env} is not set: {REQUIRED_HINT[f.name]}")
+            raise AnalyticsConfigError(f"{declared.env} is not set: {declared.required_hint}")
         if value is not None:
             values[f.name] = value
     return values
 
 
-REQUIRED_HINT = {
-    "base_url": "set it to the API root without /v3, e.g. https://api.captaindata.co",
-    "api_key": "set it to your API key (or put api_key in .dlt/secrets.toml)",
-}
-
-
 def resolve_settings(**explicit: Any) -> ApiSettings:
-    """Explicit values (None = unset), then the environment, then (the key only) dlt's secret."""
-    values = _resolve(ApiSettings, explicit)
-    values["base_url"] = str(values["base_url"]).rstrip("/")
-    return ApiSettings(**values)
+    """Explicit values (None = unset), then the environment, then each setting's fallback
+    (the key: dlt's `api_key` secret, the spec's own way of passing it)."""
+    return ApiSettings(**resolve_fields(ApiSettings, explicit))
 
 
 def resolve_schedule(**explicit: Any) -> ScheduleSettings:
     """The definition-time settings, from explicit values, then the environment."""
-    return ScheduleSettings(**_resolve(ScheduleSettings, explicit))
+    return ScheduleSettings(**resolve_fields(ScheduleSettings, explicit))

@@ -77,7 +77,8 @@ def hold_file(
                     f"The DuckDB warehouse file is held by another process ({holder}) and was "
                     f"not released within {limit:g} s (ANALYTICS_DUCKDB_LOCK_TIMEOUT_SECONDS). "
                     "Nothing was written. Readers should use short read-only connections, "
-                    "read a copy, or use a server destination (README: Reading the warehouse)."
+                    "read a copy, or use a server destination (README: 'Reading the warehouse "
+                    "while loads run')."
                 ) from None
             if log is not None and waited - logged >= HOLDER_LOG_SECONDS:
                 log.warning(

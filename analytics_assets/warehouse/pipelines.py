@@ -87,13 +87,7 @@ def make_pipeline(
     """
     layout = layout or Layout()
     name = name or layout.pipeline_name(workflow_uids)
-    # Arrow pages get dlt's row and load ids too, so every row is shaped like a dict row
-    # (dlt's in-code config; the environment stays as the user set it).
-    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
-    # A merge stages its rows in `<dataset>_staging`; emptied after the load, the warehouse
-    # holds one copy of the data, and nobody queries a stale half of it by mistake.
-    dlt.config[f"{name}.load.truncate_staging_dataset"] = True
+    _scope_dlt_config(name)
     if settings is None:
         return dlt.pipeline(pipeline_name=name, destination="duckdb", dataset_name=layout.dataset)
     return dlt.pipeline(
@@ -102,6 +96,18 @@ def make_pipeline(
         dataset_name=layout.dataset,
         pipelines_dir=str(settings.dlt_pipelines_dir),
     )
+
+
+def _scope_dlt_config(pipeline_name: str) -> None:
+    """What our pipelines ask of dlt, set under the pipeline's name (dlt looks a setting up
+    under `<pipeline_name>.` first): another pipeline of the same process keeps dlt's defaults.
+    """
+    # Arrow pages get dlt's row and load ids too, so every row is shaped like a dict row.
+    for option in ("add_dlt_id", "add_dlt_load_id"):
+        dlt.config[f"{pipeline_name}.normalize.parquet_normalizer.{option}"] = True
+    # A merge stages its rows in `<dataset>_staging`; emptied after the load, the warehouse
+    # holds one copy of the data, and nobody queries a stale half of it by mistake.
+    dlt.config[f"{pipeline_name}.load.truncate_staging_dataset"] = True
 
 
 def _destination(settings: ApiSettings, name: str, layout: Layout) -> Destination:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from analytics_assets import constants as c
-from analytics_assets.api.jobs import ROW_ID, SUCCESSFUL_SQL, JobRef, StoredJobs
+from analytics_assets.api.job_rows import ROW_ID, SUCCESSFUL_SQL, JobRef, StoredJobs
 from analytics_assets.warehouse.reader import WarehouseReader, in_clause
 
 

@@ -64,7 +64,7 @@ def in_clause(workflow_uids: list[str], column: str = "workflow_uid") -> str:
 
 
 @contextlib.contextmanager
-def reading(pipeline: Pipeline) -> Iterator[WarehouseReader]:
+def read_warehouse(pipeline: Pipeline) -> Iterator[WarehouseReader]:
     """One connection for a group of queries (opening one costs more than most queries)."""
     with pipeline.sql_client() as client:
         yield WarehouseReader(client)

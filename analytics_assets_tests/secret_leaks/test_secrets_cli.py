@@ -27,6 +27,8 @@ from analytics_assets_tests.secret_leaks.search import (
     url_secret,
 )
 
+pytestmark = pytest.mark.subprocess
+
 
 @pytest.mark.parametrize("case", MALFORMED_KEYS_CLI)
 def test_cli_run_with_a_malformed_key_fails_naming_the_setting(

@@ -50,6 +50,7 @@ def test_in_process_run_with_bad_destination_credentials_fails_without_them(
         assert run.raised is not None and not run.success
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("case", ["wrong-password", "newline-in-password"])
 def test_asset_check_alone_with_bad_destination_credentials_fails_without_them(
     case,

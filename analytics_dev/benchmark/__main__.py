@@ -146,7 +146,7 @@ def _median(runs: list[Measurement]) -> Measurement:
     return sorted(runs, key=lambda m: m.seconds)[len(runs) // 2]
 
 
-def _report(rows, stats, floor, ws, parts, empty, rerun, plain) -> dict:  # noqa: ANN001
+def _report(rows, stats, floor, ws, parts, empty, rerun, plain) -> dict:
     ours_seconds = ws.seconds + sum(p.seconds for p in parts)
     fixed = ws.seconds + empty.seconds * len(parts)
     data_path = max(ours_seconds - fixed, 1e-6)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dagster import AssetMaterialization, DagsterInstance, SensorResult, build_sensor_context
 
-from analytics_assets.api.jobs import jobs_fingerprint, normalize_job
+from analytics_assets.api.job_rows import jobs_fingerprint, normalize_job
 from analytics_assets.definitions import defs as shipped
 from analytics_assets.defs.metadata import FINGERPRINT_METADATA
 from analytics_assets.defs.partitions import partitions_of_run

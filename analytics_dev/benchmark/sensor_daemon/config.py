@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analytics_assets import constants as c
+from analytics_assets.defs.declared import API_ASSETS, tables
 
 SEED = 7
 MODULE = "analytics_assets.definitions"
 SENSOR = "workflow_refresh_sensor"
-TABLES = (c.WORKSPACE, c.WORKFLOWS, c.JOBS, c.SUCCESSFUL_JOBS, c.JOB_RESULTS)
-PER_WORKFLOW = f"{c.JOBS},{c.SUCCESSFUL_JOBS},{c.JOB_RESULTS}"
+TABLES = tuple(asset.name for asset in API_ASSETS)
+PER_WORKFLOW = ",".join(tables(partitioned=True))
 
 
 class BenchTimeout(Exception):

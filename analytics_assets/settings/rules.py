@@ -9,6 +9,10 @@ from urllib.parse import urlsplit
 
 from analytics_assets.settings.fields import AnalyticsConfigError
 
+# The base URL's one explanation: the docs, the unset hint and the rule's errors all say it.
+BASE_URL_HINT = "API root without /v3, e.g. https://api.captaindata.co"
+API_KEY_HINT = "set it to your API key (or put api_key in .dlt/secrets.toml)"
+
 
 def at_least(low: float) -> Callable[[str, Any], None]:
     def check(env: str, value: Any) -> None:
@@ -33,16 +37,14 @@ def between(low: int, high: int) -> Callable[[str, Any], None]:
 
 def validate_base_url(env: str, base_url: str) -> None:
     if not base_url or not base_url.strip():
-        raise AnalyticsConfigError(
-            f"{env} is not set: set it to the API root without /v3, e.g. https://api.captaindata.co"
-        )
+        raise AnalyticsConfigError(f"{env} is not set: set it to the {BASE_URL_HINT}")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise AnalyticsConfigError(
             f"{env}={base_url!r} is not an http(s) URL: use e.g. https://api.captaindata.co"
         )
     if parts.path.rstrip("/").endswith("/v3"):
-        raise AnalyticsConfigError(f"{env}={base_url!r} ends in /v3: give the API root without /v3")
+        raise AnalyticsConfigError(f"{env}={base_url!r} ends in /v3: give the {BASE_URL_HINT}")
 
 
 def validate_header_value(name: str, value: str, *, secret: bool) -> str:
@@ -61,9 +63,7 @@ def validate_header_value(name: str, value: str, *, secret: bool) -> str:
 
 def api_key_value(env: str, value: str) -> None:
     if not value or not value.strip():
-        raise AnalyticsConfigError(
-            f"{env} is empty: set it to your API key (or put api_key in .dlt/secrets.toml)"
-        )
+        raise AnalyticsConfigError(f"{env} is empty: {API_KEY_HINT}")
     validate_header_value(env, value, secret=True)
 
 
