@@ -138,6 +138,7 @@ def _command_lines(pid: int) -> str:
     return " ".join(" ".join(p.cmdline()) for p in psutil.Process(pid).children(recursive=True))
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_make_dev_in_the_background_stops_on_a_signal_leaving_no_process(tmp_path, stop):
     assert not (ROOT / ".env").exists(), "move the repo's .env away: make dev would serve its API"
@@ -157,6 +158,7 @@ def test_make_dev_in_the_background_stops_on_a_signal_leaving_no_process(tmp_pat
         _stop_dev(dev, stop, log)
 
 
+@pytest.mark.subprocess
 def test_make_dev_with_an_api_in_the_environment_says_so_starts_no_simulator_and_uses_it(
     tmp_path, simulator, sim_data
 ):

@@ -22,6 +22,9 @@ from analytics_assets_tests.support import (
     step_failures,
 )
 
+# A second process holds the DuckDB file in every test.
+pytestmark = pytest.mark.subprocess
+
 HOLD = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)

@@ -1,9 +1,12 @@
 """Refresh data as the API changes: new workflows, and workflows whose jobs changed.
 
 Every tick fits a time budget whatever the number of workflows, the latency or the plan: a
-new workflow costs no request (its load lists its jobs), active and recently changed
-workflows are checked every tick, the rest in rotation; what is due goes into few runs of
-contiguous partitions. See `sensor_state.py` for the bookkeeping.
+new workflow costs no request (its load lists its jobs), a workflow the instance already
+loaded starts from what its last load recorded, active and recently changed workflows are
+checked every tick, the rest in rotation; what is due goes into few runs of contiguous
+partitions. A tick is its steps, in order: `discover`, `workspace_refresh`,
+`resolve_pending`, `check_in_rotation`, `load_requests`. See `sensor_state.py` for the
+bookkeeping.
 """
 
 import hashlib
