@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-_REQUIRED = ("job_result_id", "job_uid", "workflow_uid")
+REQUIRED = ("job_result_id", "job_uid", "workflow_uid")  # the columns never null
 
 
 def page_table(records: list[dict[str, Any]]) -> pa.Table | None:
@@ -23,7 +23,7 @@ def page_table(records: list[dict[str, Any]]) -> pa.Table | None:
         return None
     size = len(records)
     columns: dict[str, Any] = {
-        name: [record[name] for record in records] for name in (*_REQUIRED, "extracted_at")
+        name: [record[name] for record in records] for name in (*REQUIRED, "extracted_at")
     }
     fields, arrays = [], []
     try:
@@ -42,7 +42,7 @@ def page_table(records: list[dict[str, Any]]) -> pa.Table | None:
                 array = array.cast(_TIMESTAMP)  # ISO-8601 text, as dlt would coerce it
             elif array.null_count == size:
                 continue  # dicts would not create a column that is null on every row either
-            fields.append(pa.field(name, array.type, nullable=name not in _REQUIRED))
+            fields.append(pa.field(name, array.type, nullable=name not in REQUIRED))
             arrays.append(array)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None  # e.g. a column mixing numbers and text: dlt's variant columns handle it
