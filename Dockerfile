@@ -5,6 +5,11 @@
 #
 #   docker build -t REGISTRY/analytics-assets:TAG .
 #
+# The same image runs the webhook receiver as an alternative command (deploy/webhooks.yaml):
+#
+#   docker run -p 3030:3030 -e ANALYTICS_WEBHOOK_SECRET=... IMAGE \
+#       analytics-webhooks --host 0.0.0.0 --port 3030
+#
 # It includes the `k8s` extra (dagster-k8s): a run worker loads the instance, whose run launcher
 # is the K8sRunLauncher on Kubernetes (deploy/helm/values.yaml).
 
@@ -44,7 +49,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     ANALYTICS_DUCKDB_PATH=/opt/dagster/data/analytics_warehouse.duckdb
 USER 10001:10001
 WORKDIR /opt/dagster
-EXPOSE 4000
+# 4000: the code server (default command); 3030: analytics-webhooks (alternative command).
+EXPOSE 4000 3030
 # The Helm chart's readiness probe runs the same command.
 HEALTHCHECK --interval=20s --timeout=10s --start-period=60s --retries=3 \
     CMD ["dagster", "api", "grpc-health-check", "-h", "localhost", "-p", "4000"]

@@ -41,8 +41,9 @@ bench-backfill: install  ## 300 small workflow partitions in one backfill vs the
 	$(PY) -m analytics_dev.benchmark.backfill --workflows $(or $(WORKFLOWS),300) --instance $(or $(INSTANCE),sqlite)
 
 .PHONY: bench-remote
-bench-remote: install  ## Ours and plain dlt on a rate-limited, remote-like simulator (~6-8 min).
+bench-remote: install  ## Ours and plain dlt on a rate-limited, remote-like simulator, 80 then 400 result pages (~12 min).
 	$(PY) -m analytics_dev.benchmark.remote
+	$(PY) -m analytics_dev.benchmark.remote --scenarios paced-200ms-10rps,paced-50ms-2rps --scale 5 --skip-plain
 
 .PHONY: bench-sensor
 bench-sensor: install  ## The sensor's ticks at 1,000 workflows on a 5 req/s plan with 50 ms latency (~6 min).
@@ -51,6 +52,10 @@ bench-sensor: install  ## The sensor's ticks at 1,000 workflows on a 5 req/s pla
 .PHONY: bench-sensor-daemon
 bench-sensor-daemon: install  ## dagster dev + the sensor from an empty instance vs one backfill, 1,000 workflows (~18 min).
 	$(PY) -m analytics_dev.benchmark.sensor_daemon --workflows $(or $(WORKFLOWS),1000)
+
+.PHONY: bench-webhooks
+bench-webhooks: install  ## The receiver alone (1,000 events, 20 senders, SQLite and Postgres), then push vs polling under dagster dev (~10 min).
+	$(PY) -m analytics_dev.benchmark.webhooks
 
 lint: install  ## ruff: lint and formatting; mypy: types ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/ruff check analytics_assets analytics_dev analytics_assets_tests

@@ -132,7 +132,7 @@ def test_two_instances_scaffolded_into_a_new_dg_project_list_and_load_side_by_si
         f"{name}/{resource}" for name in INSTANCES for resource in RESOURCES
     }
     assert {s["name"] for s in listed["sensors"]} == {
-        f"{name}_workflow_refresh_sensor" for name in INSTANCES
+        f"{name}_workflow_{kind}_sensor" for name in INSTANCES for kind in ("refresh", "webhook")
     }
     assert {c["key"] for c in listed["asset_checks"]} == {
         f"{name}/{table}:{name}_{check}"

@@ -251,7 +251,9 @@ def test_run_failed_on_exhausted_retries_then_rerun_equals_a_clean_run(
     cli, simulator, sim_data, duckdb_path, instance, tmp_path
 ):
     uid = sim_data.workflows[0]["uid"]
-    first = min(j["uid"] for j in sim_data.successful_jobs(uid))
+    # The longest job starts first (ties in the warehouse's uid order).
+    jobs = sorted(sim_data.successful_jobs(uid), key=lambda j: j["uid"])
+    first = max(jobs, key=lambda j: j["total_row_count"])["uid"]
     simulator.add_fault(FaultRule(r"/results$", status=503, times=-1))
 
     code, output = cli.run(uid)

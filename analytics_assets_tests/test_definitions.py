@@ -59,10 +59,12 @@ def test_check_sensor_and_jobs_are_pinned():
         for spec in checks.values()
         if isinstance(spec.partitions_def, DynamicPartitionsDefinition)
     } == {"workflow_uids"}
-    assert [s.name for s in defs.sensors or []] == ["workflow_refresh_sensor"]
-    sensor = list(defs.sensors or [])[0]
-    assert sensor.default_status == DefaultSensorStatus.RUNNING
-    assert sorted(t.job_name for t in sensor.targets) == ["workflow_partition_job", "workspace_job"]
+    names = [s.name for s in defs.sensors or []]
+    assert names == ["workflow_refresh_sensor", "workflow_webhook_sensor"]
+    for sensor in defs.sensors or []:
+        assert sensor.default_status == DefaultSensorStatus.RUNNING
+        targets = sorted(t.job_name for t in sensor.targets)
+        assert targets == ["workflow_partition_job", "workspace_job"]
     assert sorted(j.name for j in defs.jobs or []) == ["workflow_partition_job", "workspace_job"]
     assert {k: type(v).__name__ for k, v in (defs.resources or {}).items()} == {
         "dlt": "DagsterDltResource",
@@ -107,6 +109,8 @@ def test_environment_variable_names_are_pinned():
         "sensor_tick_budget_seconds": "ANALYTICS_SENSOR_TICK_BUDGET_SECONDS",
         "sensor_max_partitions_per_run": "ANALYTICS_SENSOR_MAX_PARTITIONS_PER_RUN",
         "sensor_workspace_refresh_seconds": "ANALYTICS_SENSOR_WORKSPACE_REFRESH_SECONDS",
+        "webhook_secret": "ANALYTICS_WEBHOOK_SECRET",
+        "webhook_sensor_interval_seconds": "ANALYTICS_WEBHOOK_SENSOR_INTERVAL_SECONDS",
     }
 
 

@@ -89,7 +89,7 @@ def test_flat_pages_take_the_arrow_path_and_nested_ones_fall_back():
     ],
 )
 def test_a_page_retyping_a_warehouse_column_goes_to_dlts_variant_column(value, stored, column):
-    from analytics_assets.api.arrow_pages import page_table
+    from analytics_assets.api.arrow_pages import page_table, with_variants
 
     record = {
         "job_result_id": "a",
@@ -99,7 +99,8 @@ def test_a_page_retyping_a_warehouse_column_goes_to_dlts_variant_column(value, s
         "results": {"n": value},
     }
     types = {"results__n": stored} if stored else {}
-    table = page_table([record], types)
-    assert table is not None
+    page = page_table([record])
+    assert page is not None
+    table = with_variants(page, types)
     assert table.column_names[-1] == column
     assert table.to_pylist()[0][column] == value

@@ -56,7 +56,7 @@ def test_a_prefix_renames_every_name_an_instance_owns_and_keeps_the_pool():
             "sales/job_results:sales_column_schema_change",
         },
         "jobs": {"sales_workspace_job", "sales_workflow_partition_job"},
-        "sensors": {"sales_workflow_refresh_sensor"},
+        "sensors": {"sales_workflow_refresh_sensor", "sales_workflow_webhook_sensor"},
         "resources": {"sales_analytics_api", "sales_dlt"},
         "partitions": {"sales_workflow_uids"},
     }

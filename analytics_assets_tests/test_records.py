@@ -1,5 +1,7 @@
 """Row shaping rules, as pure functions: envelopes, coercion, the filter, result identity."""
 
+import hashlib
+
 import pytest
 
 from analytics_assets.api.client import AnalyticsApiError
@@ -89,6 +91,17 @@ def test_identical_rows_get_distinct_ids_that_repeat_on_a_rerun():
     assert other.next_id(rows[0]) != ids[0]
     reordered = ResultRowIdentity("job")
     assert reordered.next_id({"b": 2}) == ids[2]
+
+
+def test_the_ids_are_those_warehouses_already_hold():
+    # The formula is a stored contract: a re-run must find the ids an earlier load wrote.
+    rows = [{"b": 2, "a": "é"}, {"a": "é", "b": 2}]
+    identity = ResultRowIdentity("job")
+    canonical = '{"a":"\\u00e9","b":2}'
+    assert [identity.next_id(r) for r in rows] == [
+        hashlib.md5(f"job\x1f{canonical}\x1f{n}".encode(), usedforsecurity=False).hexdigest()
+        for n in (0, 1)
+    ]
 
 
 def test_result_record_keeps_sent_ids_and_wraps_raw_rows():

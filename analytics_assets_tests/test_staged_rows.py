@@ -5,6 +5,7 @@ import re
 
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.reads import ApiReader, iter_job_results
+from analytics_assets.api.results import StagedRows
 from analytics_assets.settings import ApiSettings
 from analytics_assets.warehouse.pipelines import make_pipeline
 from analytics_assets_tests.support import API_KEY, count, fetch, run_partition, run_workspace
@@ -72,3 +73,20 @@ def test_the_results_merge_is_declared_deduplicated(defs, instance, sim_data, ap
     assert table["write_disposition"] == "merge"
     assert table.get("x-merge-strategy") == "delete-insert"
     assert table.get("x-stage-data-deduplicated") is True
+
+
+def test_sent_ids_are_kept_per_job_while_pages_of_jobs_interleave():
+    # Pages of different jobs now arrive interleaved: a's ids must survive b's pages between
+    # them, and are forgotten once a is done (memory bounded by the jobs being read).
+    staged = StagedRows()
+
+    def page(*ids: str) -> list[dict]:
+        return [{"job_result_id": i, "results": {"n": i}} for i in ids]
+
+    assert staged.fresh("a", page("1", "2")) == page("1", "2")
+    assert staged.fresh("b", page("1", "3")) == page("1", "3")  # another job's ids are its own
+    assert staged.fresh("a", page("2", "4")) == page("4")  # a repeats 2 after b's page
+    assert staged.repeated == 1
+    staged.done("a")
+    assert staged.fresh("b", page("3")) == []
+    assert staged.repeated == 2

@@ -86,7 +86,10 @@ def test_dg_list_defs_shows_every_asset_check_job_sensor_and_resource(tool_env):
         "workspace:quota_forecast",
     ]
     assert sorted(j["name"] for j in listed["jobs"]) == ["workflow_partition_job", "workspace_job"]
-    assert [s["name"] for s in listed["sensors"]] == ["workflow_refresh_sensor"]
+    assert [s["name"] for s in listed["sensors"]] == [
+        "workflow_refresh_sensor",
+        "workflow_webhook_sensor",
+    ]
     assert listed["schedules"] == []
     assert sorted(r["name"] for r in listed["resources"]) == ["analytics_api", "dlt"]
 

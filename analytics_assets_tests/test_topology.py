@@ -28,6 +28,7 @@ from analytics_assets_tests.topology_support import (
     Topology,
     claimed_slots,
     first_step_start,
+    free_port,
     max_in_window,
     overlaps,
     production_install,
@@ -39,15 +40,18 @@ from analytics_assets_tests.topology_support import (
     write_instance,
     write_workspace,
 )
+from analytics_assets_tests.webhook_support import deliver
 from analytics_dev.postgres import PASSWORD, USER, PostgresServer, postgres_server
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 from analytics_dev.simulator.records import FaultRule
+from analytics_dev.simulator.webhooks import webhook_body
 
 pytestmark = pytest.mark.topology
 
 __all__ = ["postgres_server"]  # the fixture, imported so pytest finds it
 
 API_KEY = "sk-topology-5e1b7d-SECRET-do-not-log"
+WEBHOOK_SECRET = "whsec-topology-9c2e-SECRET-do-not-log"
 RATE = 10.0  # the simulated plan's requests/s, and ANALYTICS_API_RATE_LIMIT of every process
 RUN_TIMEOUT = 120
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -141,6 +145,29 @@ def _wait_all(topology, instance, run_ids: list[str]) -> tuple[list, int]:
     return [step_spans(instance, r) for r in run_ids], most
 
 
+def _pushed_load(topology, instance, sim_data: SimulatedData, uid: str, logs) -> None:
+    port = free_port()
+    receiver = [str(topology.venv / "bin" / "analytics-webhooks"), "--port", str(port)]
+    topology.start("receiver", receiver, {"ANALYTICS_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _healthy(url), 60, "the receiver", logs)
+    job = sim_data.add_job(uid, status="finished", total_row_count=3)
+    status, _ = deliver(url, body=webhook_body(job, "succeeded"), secret=WEBHOOK_SECRET)
+    assert status == 200
+    pushed = RunsFilter(tags={SENSOR_TAG: "workflow_webhook_sensor"})
+    runs = wait_for(lambda: instance.get_runs(pushed), RUN_TIMEOUT, "the pushed load", logs)
+    assert [r.tags.get("dagster/partition") for r in runs] == [uid]
+    assert _finish(topology, instance, runs[0].run_id) == [DagsterRunStatus.SUCCESS]
+    topology.stop("receiver")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return deliver(url, "GET", "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
 def _blocked(instance: DagsterInstance, run_id: str) -> bool:
     """The run waits on the pool: held in the queue, or its step pending a slot."""
     run = instance.get_run_by_id(run_id)
@@ -231,6 +258,11 @@ def test_production_install_runs_the_deployed_topology_end_to_end(
     assert any("signal 9 (SIGKILL)" in (m or "") for m in messages)
     wait_for(lambda: claimed_slots(instance) == 0, 30, "every slot freed", logs)
     lap("a killed run failed and freed its slot")
+
+    # The receiver from the production install records a webhook in the Postgres instance;
+    # the daemon's workflow_webhook_sensor turns it into a run of that workflow.
+    _pushed_load(topology, instance, sim_data, next_uid, logs)
+    lap("a webhook became a run through the daemon")
 
     # A new code server (a Postgres warehouse), reloaded; there several writers load at once.
     # More and slower requests per load: two runs' steps last seconds, so they share time.

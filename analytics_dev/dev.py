@@ -30,6 +30,7 @@ from analytics_assets.settings import (
     env_name,
     resolve_settings,
 )
+from analytics_dev import dev_webhooks
 from analytics_dev.supervisor import Stopped, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +125,7 @@ def webserver_answers(port: int) -> bool:
 def _start_simulator(children: Supervisor, workflows: int) -> str:
     """The simulator as a child; the URL it serves."""
     cmd = [sys.executable, "-m", "analytics_dev.simulator", "--port", "0"]
-    cmd += ["--workflows", str(workflows)]
+    cmd += ["--workflows", str(workflows), *dev_webhooks.simulator_args()]
     env = dict(os.environ, SIMULATOR_API_KEY=DEMO_KEY)  # not on the process list
     line = children.start("simulator", cmd, first_line=True, env=env).first_line
     if not line.startswith("SIMULATOR_URL="):
@@ -164,6 +165,8 @@ def _start_services(
         _announce_simulator(url, workflows)
     else:
         _announce_api(api, root)
+    if receiver := dev_webhooks.receiver_command():  # before Dagster: the instance exists
+        children.start("webhooks", receiver, env={**os.environ, **env})
     print(f"make dev: starting Dagster; the UI will be at http://{HOST}:{port}", flush=True)
     children.start("dagster", _dagster_command(port), stop_signal=signal.SIGINT, cwd=root, env=env)
 

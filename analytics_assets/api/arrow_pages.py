@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-_REQUIRED = ("job_result_id", "job_uid", "workflow_uid")
+REQUIRED = ("job_result_id", "job_uid", "workflow_uid")  # the columns never null
 
 
 # Warehouse column types (DuckDB, Postgres and the like, lower case) by the values they hold.
@@ -30,19 +30,13 @@ _FAMILIES = (
 )
 
 
-def page_table(
-    records: list[dict[str, Any]], column_types: Mapping[str, str] | None = None
-) -> pa.Table | None:
-    """An Arrow table for a batch of `result_record`s, or None to use dicts instead.
-
-    `column_types` are the table's columns in the warehouse: values that would be cast into
-    another type there (text into a number column, which fails the load) go to a variant
-    column instead."""
+def page_table(records: list[dict[str, Any]]) -> pa.Table | None:
+    """An Arrow table for a batch of `result_record`s, or None to use dicts instead."""
     if not records:
         return None
     size = len(records)
     columns: dict[str, Any] = {
-        name: [record[name] for record in records] for name in (*_REQUIRED, "extracted_at")
+        name: [record[name] for record in records] for name in (*REQUIRED, "extracted_at")
     }
     fields, arrays = [], []
     try:
@@ -61,13 +55,24 @@ def page_table(
                 array = array.cast(_TIMESTAMP)  # ISO-8601 text, as dlt would coerce it
             elif array.null_count == size:
                 continue  # dicts would not create a column that is null on every row either
-            if _retypes(array.type, (column_types or {}).get(name)):
-                name = f"{name}__v_{_dlt_type(array.type)}"
-            fields.append(pa.field(name, array.type, nullable=name not in _REQUIRED))
+            fields.append(pa.field(name, array.type, nullable=name not in REQUIRED))
             arrays.append(array)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None  # e.g. a column mixing numbers and text: dlt's variant columns handle it
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def with_variants(table: pa.Table, column_types: Mapping[str, str]) -> pa.Table:
+    """`table` with each column whose values would be cast into another type in the warehouse
+    (`column_types`: text into a number column, which fails the load) renamed to dlt's variant
+    column for them."""
+    names = [
+        f"{name}__v_{_dlt_type(field.type)}"
+        if _retypes(field.type, column_types.get(name))
+        else name
+        for name, field in zip(table.column_names, table.schema, strict=True)
+    ]
+    return table if names == table.column_names else table.rename_columns(names)
 
 
 def _retypes(values: pa.DataType, stored: str | None) -> bool:

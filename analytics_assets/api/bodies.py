@@ -13,7 +13,7 @@ from analytics_assets.api.redact import redacted
 
 
 def loads_json(body: bytes, endpoint: str, status: int, content_type: str | None) -> Any:
-    if not _may_hold_a_huge_integer(body):
+    if not may_hold_a_huge_integer(body):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -54,7 +54,7 @@ _WHITESPACE = b" \t\r\n"
 _HUGE = (b":" + b"0" * 20, b":-" + b"0" * 19)
 
 
-def _may_hold_a_huge_integer(body: bytes) -> bool:
+def may_hold_a_huge_integer(body: bytes) -> bool:
     shape = body.translate(_CLASSES, _WHITESPACE)
     return any(pattern in shape for pattern in _HUGE)
 

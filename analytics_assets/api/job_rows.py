@@ -16,7 +16,8 @@ from analytics_assets.api.errors import AnalyticsApiError
 SUCCESS_STATUS = "finished"
 
 # (job uid, workflow uid): a job whose results to load, and the partition its rows belong to.
-JobRef = tuple[str, str]
+# (job uid, workflow uid[, total row count]): the count lets the longest jobs start first.
+JobRef = tuple[str, str] | tuple[str, str, int | None]
 
 
 def coerce_count(value: Any, field: str, job_uid: Any) -> int | None:

@@ -9,16 +9,12 @@ across processes and its waiting out of 429s (see `client.py`), not for the pagi
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
+from analytics_assets.api.arrow_bodies import ArrowPage, ArrowPages
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
-
-T = TypeVar("T")
 
 CURSOR_PARAM = "cursor"
 MAX_PAGES = 100_000  # a guard against an API that never says "no next page"
@@ -28,15 +24,35 @@ def results_path(job_uid: str) -> str:
     return f"/v3/jobs/{quote(str(job_uid), safe='')}/results"
 
 
-def iter_result_pages(client: AnalyticsApiClient, job_uid: str) -> Iterator[list[dict[str, Any]]]:
-    """Yield each page's `results` list for one job, in order."""
+@overload
+def iter_result_pages(
+    client: AnalyticsApiClient, job_uid: str, *, arrow: Literal[False] = False
+) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@overload
+def iter_result_pages(
+    client: AnalyticsApiClient, job_uid: str, *, arrow: bool | ArrowPages
+) -> Iterator[list[dict[str, Any]] | ArrowPage]: ...
+
+
+def iter_result_pages(
+    client: AnalyticsApiClient, job_uid: str, *, arrow: bool | ArrowPages = False
+) -> Iterator[list[dict[str, Any]] | ArrowPage]:
+    """Yield each page's `results` list for one job, in order; with `arrow` (True or a
+    shared `ArrowPages`), as an `ArrowPage` wherever that reads the page exactly."""
+    parse = arrow if isinstance(arrow, ArrowPages) else (ArrowPages() if arrow else None)
     path = results_path(job_uid)
     target, params = path, None
     seen_cursors: set[str] = set()
     for _ in range(MAX_PAGES):
-        body = client.get_json(target, params)
-        yield _page_rows(body, path)
-        cursor = _next_cursor(body, path)
+        body = client.get_json(target, params, fast=parse)
+        if isinstance(body, ArrowPage):
+            yield body
+            cursor = body.next
+        else:
+            yield _page_rows(body, path)
+            cursor = _next_cursor(body, path)
         if cursor is None:
             return
         if cursor in seen_cursors:
@@ -81,106 +97,3 @@ def _next_cursor(body: dict[str, Any], endpoint: str) -> str | None:
             endpoint=endpoint,
         )
     return str(cursor)
-
-
-def _put(buffer: queue.Queue, item: tuple[str, Any], stop: threading.Event) -> bool:
-    """Put unless the consumer has gone away; False once it has."""
-    while not stop.is_set():
-        try:
-            buffer.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def prefetched_in_order(
-    streams: Iterable[Callable[[], Iterator[T]]],
-    workers: int = 1,
-    depth: int = 4,
-    running: Callable[[], int] | None = None,
-) -> Generator[T, None, None]:
-    """Run up to `workers` streams at once, each in a thread; yield every item of the first
-    stream, then of the second, and so on, exactly as a sequential loop would.
-
-    `running`, when given, says how many of those may run right now (at most `workers`):
-    the client raises it as it learns the round trip and the plan's rate.
-
-    Here a stream is one job's result pages, which its cursor makes sequential; the HTTP wait
-    of the next pages overlaps with turning this one into rows. Each stream buffers at most
-    `depth` items and at most `workers + 1` streams are started, so memory stays bounded
-    however long the jobs are. Streams begin fetching in their order (a ticket each), so the
-    one being consumed always runs: full buffers further ahead can never block it. A stream's
-    exception re-raises here in its turn. The threads are daemons that stop at their next
-    item once the consumer has gone, so a failed run never waits on a request in flight.
-    """
-    stop = threading.Event()
-    # A stream raised: none after it starts (a run that is failing must not begin another
-    # job's requests and retries while the error travels to the consumer).
-    failed = threading.Event()
-    turn = threading.Condition()
-    tickets = {"next": 0, "running": 0}
-    started: deque[queue.Queue] = deque()
-    pending = iter(streams)
-
-    def allowed() -> int:
-        return workers if running is None else max(1, min(workers, running()))
-
-    def may_start(ticket: int) -> bool:
-        return (
-            stop.is_set()
-            or failed.is_set()
-            or (tickets["next"] == ticket and tickets["running"] < allowed())
-        )
-
-    def run(ticket: int, stream: Callable[[], Iterator[T]], buffer: queue.Queue) -> None:
-        with turn:
-            # Timed: `allowed()` may grow without anyone notifying.
-            while not turn.wait_for(lambda: may_start(ticket), timeout=0.05):
-                pass
-            if stop.is_set() or failed.is_set():
-                return
-            tickets["next"] += 1
-            tickets["running"] += 1
-            turn.notify_all()
-        try:
-            for item in stream():
-                if not _put(buffer, ("item", item), stop):
-                    return
-            _put(buffer, ("done", None), stop)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            failed.set()  # waiting streams see it when `finally` wakes them
-            _put(buffer, ("error", exc), stop)
-        finally:
-            with turn:
-                tickets["running"] -= 1
-                turn.notify_all()
-
-    def start_next(ticket: int) -> None:
-        stream = next(pending, None)
-        if stream is not None:
-            buffer: queue.Queue = queue.Queue(maxsize=depth)
-            started.append(buffer)
-            name = f"analytics-fetch-{ticket}"
-            threading.Thread(
-                target=run, args=(ticket, stream, buffer), name=name, daemon=True
-            ).start()
-
-    ticket = 0
-    try:
-        for ticket in range(workers + 1):
-            start_next(ticket)
-        while started:
-            kind, item = started[0].get()
-            if kind == "item":
-                yield item
-                continue
-            if kind == "error":
-                raise item
-            started.popleft()
-            ticket += 1
-            start_next(ticket)
-    finally:
-        stop.set()
-        with turn:
-            turn.notify_all()

@@ -7,7 +7,6 @@ sensor's checks both read through these.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -15,14 +14,16 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from analytics_assets.api.arrow_pages import page_table
+from analytics_assets.api.arrow_bodies import ArrowPage, ArrowPages
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.envelopes import unwrap_list
 from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.job_rows import jobs_fingerprint, normalize_job, with_version
-from analytics_assets.api.paging import iter_result_pages, prefetched_in_order
+from analytics_assets.api.paging import iter_result_pages
 from analytics_assets.api.progress import Progress
-from analytics_assets.api.results import ResultRowIdentity, StagedRows, result_record, utc_now_iso
+from analytics_assets.api.result_batches import BATCH_ROWS, Batch, JobRows
+from analytics_assets.api.results import StagedRows
+from analytics_assets.api.scheduler import End, longest_first, pages_as_they_arrive
 from analytics_assets.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
@@ -97,15 +98,31 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
     return [with_version(normalize_job(job, workflow_uid)) for job in unwrap_list(body, path)]
 
 
+def _job_pages(
+    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any, arrow: bool = False
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | ArrowPage | End]]:
+    """(job, page) for every page of every job as pages arrive, then (job, END) once a job is
+    done: fetched ahead of the caller, longest jobs first.
+
+    Up to `fetch_concurrency` jobs are fetched at once, as many as the client finds the plan
+    and the round trip call for; each job's pages stay in order (the cursor of one page names
+    the next), pages of different jobs interleave.
+    """
+    ordered = longest_first(list(jobs))
+    parse = ArrowPages() if arrow else False  # one schema hint for all the jobs' pages
+    streams = [(job, functools.partial(_pages_of_job, api, job, log, parse)) for job in ordered]
+    return pages_as_they_arrive(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
+
+
 def _pages_of_job(
-    api: AnalyticsApiClient, job: dict[str, Any], log: Any
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(job, page) for every page of one job, in order.
+    api: AnalyticsApiClient, job: dict[str, Any], log: Any, arrow: bool | ArrowPages = False
+) -> Iterator[list[dict[str, Any]] | ArrowPage]:
+    """Every page of one job, in order (`arrow`: as Arrow where it reads exactly).
 
     A job whose first page is a 404 (deleted upstream) is skipped with a warning; a 404
     after some pages were read fails the run, so no job is ever loaded half.
     """
-    pages = iter_result_pages(api, str(job["uid"]))
+    pages = iter_result_pages(api, str(job["uid"]), arrow=arrow)
     try:
         first = next(pages, None)
     except AnalyticsApiError as exc:
@@ -113,26 +130,9 @@ def _pages_of_job(
             raise
         log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
         return
-    for page in itertools.chain([first] if first is not None else [], pages):
-        yield job, page
-
-
-def _job_pages(
-    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(job, page) for every page of every job, in job order, fetched ahead of the caller.
-
-    Up to `fetch_concurrency` jobs are fetched at once, as many as the client finds the plan
-    and the round trip call for (each job's pages stay sequential: the cursor of one page
-    names the next); rows still arrive in job order.
-    """
-    streams = (functools.partial(_pages_of_job, api, job, log) for job in jobs)
-    return prefetched_in_order(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
-
-
-# dlt has a fixed cost per extracted item (it infers each Arrow table's schema): small pages
-# are gathered into items of about this many rows, still only a few MB each.
-BATCH_ROWS = 5000
+    if first is not None:
+        yield first
+        yield from pages
 
 
 def iter_job_results(
@@ -142,45 +142,30 @@ def iter_job_results(
 ) -> Iterator[list[dict[str, Any]] | pa.Table]:
     """Every result row of the given jobs, in lists (or Arrow tables) of whole API pages.
 
-    Pages are fetched ahead in background threads while this one shapes rows. A job `staged`
-    has seen is skipped, and so is a row whose API-sent id it has seen.
+    Pages are fetched ahead in background threads while this one shapes rows; pages of
+    different jobs come in the order they arrive. A job `staged` has seen is skipped, and so
+    is a row whose API-sent id it has seen.
     """
     api, log, progress, arrow = reader.client, reader.log, reader.progress, reader.arrow
     staged = staged if staged is not None else StagedRows()
     repeated = staged.repeated
-    identity: ResultRowIdentity | None = None
-    extracted_at = utc_now_iso()
-    batch: list[dict[str, Any]] = []
-    jobs = (job for job in jobs if staged.first_time(str(job["uid"])))
-    for job, page in _job_pages(api, jobs, log):
-        if identity is None or identity.job_uid != str(job["uid"]):
-            identity = ResultRowIdentity(str(job["uid"]))
-            extracted_at = utc_now_iso()
-        batch += [
-            result_record(
-                item,
-                identity=identity,
-                workflow_uid=str(job["workflow_uid"]),
-                extracted_at=extracted_at,
-            )
-            for item in staged.fresh(identity.job_uid, page)
-        ]
+    open_jobs: dict[str, JobRows] = {}  # jobs with pages still to come: memory per job
+    batch = Batch(arrow, reader.column_types)
+    fresh_jobs = [job for job in jobs if staged.first_time(str(job["uid"]))]
+    for job, page in _job_pages(api, fresh_jobs, log, arrow):
+        uid = str(job["uid"])
+        if isinstance(page, End):
+            open_jobs.pop(uid, None)
+            staged.done(uid)
+            continue
+        batch.add(open_jobs.get(uid) or open_jobs.setdefault(uid, JobRows(job, staged)), page)
         if progress:
-            progress.page_loaded(str(job["uid"]), len(page))
-        if len(batch) >= BATCH_ROWS:
-            yield _item(batch, arrow, reader.column_types)
-            batch = []
-    if batch:
-        yield _item(batch, arrow, reader.column_types)
+            progress.page_loaded(uid, len(page))
+        if batch.rows >= BATCH_ROWS:
+            yield from batch.flush()
+    yield from batch.flush()
     if staged.repeated > repeated:
         log.warning(
             f"{staged.repeated - repeated} result row(s) repeated a job_result_id their job had "
             "already sent in this load; kept the first of each"
         )
-
-
-def _item(
-    records: list[dict[str, Any]], arrow: bool, column_types: Mapping[str, str]
-) -> list[dict[str, Any]] | pa.Table:
-    table = page_table(records, column_types) if arrow else None
-    return table if table is not None else records

@@ -26,12 +26,15 @@ class ResultRowIdentity:
 
     def __init__(self, job_uid: str) -> None:
         self.job_uid = job_uid
-        self._seen: Counter[str] = Counter()
+        # Keyed by a 16-byte digest of each distinct row, not its text: jobs are now read
+        # side by side, and each open job's counter lives until its last page.
+        self._seen: Counter[bytes] = Counter()
 
     def next_id(self, row: dict[str, Any]) -> str:
         canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str)
-        occurrence = self._seen[canonical]
-        self._seen[canonical] += 1
+        key = hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+        occurrence = self._seen[key]
+        self._seen[key] += 1
         digest = hashlib.md5(
             f"{self.job_uid}\x1f{canonical}\x1f{occurrence}".encode(), usedforsecurity=False
         )
@@ -44,15 +47,14 @@ class StagedRows:
     The load declares its staged rows free of duplicate keys, and dlt then skips the
     ROW_NUMBER() pass over them that takes most of a merge's time and memory. Generated ids are
     unique by construction (see `ResultRowIdentity`) once each job is read once. Ids the API
-    sends are remembered per job (memory bounded by the largest job, not the load), and a
-    repeated one is dropped, as the merge's deduplication dropped it before; an API that gave
-    two jobs the same row id would be sending an id that is not an id.
+    sends are remembered per job until its last page (memory bounded by the jobs being read, not
+    the load), and a repeated one is dropped, as the merge's deduplication dropped it before;
+    an API that gave two jobs the same row id would be sending an id that is not an id.
     """
 
     def __init__(self) -> None:
         self._jobs: set[str] = set()
-        self._job: str | None = None
-        self._sent_ids: set[str] = set()
+        self._sent_ids: dict[str, set[str]] = {}  # per job still being read
         self.repeated = 0
 
     def first_time(self, job_uid: str) -> bool:
@@ -65,24 +67,33 @@ class StagedRows:
     def fresh(self, job_uid: str, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The page's items to stage: all but those repeating an id the API already sent
         for this job (counted in `repeated`)."""
-        sent = [item.get("job_result_id") for item in page]
+        keep = self.fresh_mask(job_uid, [item.get("job_result_id") for item in page])
+        return (
+            page if keep is None else [item for item, kept in zip(page, keep, strict=True) if kept]
+        )
+
+    def fresh_mask(self, job_uid: str, sent: list[Any]) -> list[bool] | None:
+        """Which of a page's sent ids (None or "" where an item has none) to stage; None
+        when all of them (the usual page)."""
         if not any(sent):
-            return page
-        if job_uid != self._job:
-            self._job, self._sent_ids = job_uid, set()
+            return None
+        seen = self._sent_ids.setdefault(job_uid, set())
         ids = [str(i) for i in sent if i]
-        if len(ids) == len(page) and len(set(ids)) == len(ids) and self._sent_ids.isdisjoint(ids):
-            self._sent_ids.update(ids)  # the usual page: every id sent, none seen before
-            return page
-        kept = []
-        for item, key in zip(page, sent, strict=True):
-            if key and str(key) in self._sent_ids:
-                self.repeated += 1
-                continue
+        if len(ids) == len(sent) and len(set(ids)) == len(ids) and seen.isdisjoint(ids):
+            seen.update(ids)  # the usual page: every id sent, none seen before
+            return None
+        keep = []
+        for key in sent:
+            repeated = bool(key) and str(key) in seen
+            self.repeated += repeated
             if key:
-                self._sent_ids.add(str(key))
-            kept.append(item)
-        return kept
+                seen.add(str(key))
+            keep.append(not repeated)
+        return keep
+
+    def done(self, job_uid: str) -> None:
+        """The job's pages are all read: forget the ids it sent."""
+        self._sent_ids.pop(job_uid, None)
 
 
 def result_record(

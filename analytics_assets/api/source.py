@@ -152,7 +152,8 @@ def _workspace_row(reader: ApiReader) -> Iterator[dict[str, Any]]:
 def job_results_source(
     jobs: Sequence[JobRef] = (), *, reader: ApiReader | None = None
 ) -> DltResource:
-    """`job_results` of the given (job uid, workflow uid) pairs, in that order."""
+    """`job_results` of the given (job uid, workflow uid[, total row count]) jobs, the longest
+    first."""
     reader = reader or ApiReader()
 
     @dlt.resource(
@@ -163,7 +164,10 @@ def job_results_source(
     )
     def job_results() -> Iterator[list[dict[str, Any]]]:
         """Result rows of successful jobs; the raw scraped row is flattened into results__*."""
-        known = [{"uid": job, "workflow_uid": workflow} for job, workflow in jobs]
+        known = [
+            {"uid": ref[0], "workflow_uid": ref[1], "total_row_count": (ref[2:] or (None,))[0]}
+            for ref in jobs
+        ]
         yield from iter_job_results(reader, known, StagedRows())
 
     return job_results()

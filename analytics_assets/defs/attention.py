@@ -125,7 +125,7 @@ def check_schema_change(
         )
     elif change.new_columns:
         changed = set(run.uids)
-    had_rows = {workflow for job, workflow in successful if job in loaded} if before else set()
+    had_rows = {ref[1] for ref in successful if ref[0] in loaded} if before else set()
     results = {uid: change.result(uid in changed, uid in had_rows) for uid in run.uids}
     yield from _per_partition(run, key, results)
 

@@ -98,7 +98,8 @@ class AnalyticsApiComponentBase(dg.Component, dg.Resolvable, dg.Model):
         "partitions, jobs, sensor, check, dlt pipelines, dataset. Unset: the shipped names.",
     )
     sensor_default_status: Literal["running", "stopped"] = Field(
-        default="running", description="Whether the refresh sensor starts running."
+        default="running",
+        description="Whether the refresh and webhook sensors start running.",
     )
     freshness_window_seconds: int | None = Field(
         default=None,
@@ -116,11 +117,13 @@ class AnalyticsApiComponentBase(dg.Component, dg.Resolvable, dg.Model):
         values = {name: getattr(self, name) for name in api_fields}
         resource = AnalyticsApiResource(**{k: v for k, v in values.items() if v is not None})
         interval = getattr(self, "sensor_interval_seconds", None)
+        pushed = getattr(self, "webhook_sensor_interval_seconds", None)
         window = self.freshness_window_seconds
         return build_definitions(
             self.key_prefix,
             resource=resource,
             sensor_interval_seconds=int(interval) if interval else None,
+            webhook_sensor_interval_seconds=int(pushed) if pushed else None,
             sensor_default_status=DefaultSensorStatus(self.sensor_default_status.upper()),
             presentation=Presentation(
                 group=self.group,

@@ -17,6 +17,7 @@ from analytics_assets.defs.names import Names
 from analytics_assets.defs.resources import AnalyticsApiResource, AnalyticsApiResourceBase
 from analytics_assets.defs.sensors import build_sensor
 from analytics_assets.defs.translator import Presentation
+from analytics_assets.defs.webhook_sensor import build_webhook_sensor
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.settings import resolve_schedule
 
@@ -30,6 +31,7 @@ def build_definitions(
     *,
     resource: AnalyticsApiResourceBase | None = None,
     sensor_interval_seconds: int | None = None,
+    webhook_sensor_interval_seconds: int | None = None,
     sensor_default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
     presentation: Presentation | None = None,
     clock: Clock | None = None,
@@ -46,7 +48,9 @@ def build_definitions(
             field from its `ANALYTICS_*` variable at run time.
         sensor_interval_seconds: seconds between sensor ticks; default
             `ANALYTICS_SENSOR_INTERVAL_SECONDS`, read now (Dagster needs it at load).
-        sensor_default_status: whether the sensor starts running.
+        webhook_sensor_interval_seconds: seconds between `workflow_webhook_sensor` ticks;
+            default `ANALYTICS_WEBHOOK_SENSOR_INTERVAL_SECONDS`, read now.
+        sensor_default_status: whether the sensors start running.
         presentation: group, owners, tags, freshness; a window of None gets
             FRESHNESS_INTERVALS sensor intervals, a zero window none.
         clock: for tests (waits recorded, not waited).
@@ -62,7 +66,9 @@ def build_definitions(
         )
     """
     names = Names(key_prefix)
-    interval = sensor_interval_seconds or resolve_schedule().sensor_interval_seconds
+    schedule = resolve_schedule()
+    interval = sensor_interval_seconds or schedule.sensor_interval_seconds
+    pushed = webhook_sensor_interval_seconds or schedule.webhook_sensor_interval_seconds
     presentation = presentation or Presentation()
     if presentation.freshness is None:
         window = timedelta(seconds=interval * FRESHNESS_INTERVALS)
@@ -73,7 +79,10 @@ def build_definitions(
         assets=build_assets(wiring),
         asset_checks=[build_check(wiring)],
         jobs=jobs,
-        sensors=[build_sensor(wiring, jobs, interval, sensor_default_status)],
+        sensors=[
+            build_sensor(wiring, jobs, interval, sensor_default_status),
+            build_webhook_sensor(wiring, jobs, pushed, sensor_default_status),
+        ],
         resources={
             names.dlt_resource: DagsterDltResource(),
             names.api_resource: resource if resource is not None else AnalyticsApiResource(),

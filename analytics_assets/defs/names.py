@@ -56,6 +56,10 @@ class Names:
         return self._named("workflow_refresh_sensor")
 
     @property
+    def webhook_sensor(self) -> str:
+        return self._named("workflow_webhook_sensor")
+
+    @property
     def check(self) -> str:
         return self._named("successful_jobs_filter")
 

@@ -42,6 +42,7 @@ from analytics_assets.defs.sensor_state import (
     SensorState,
     load_ranges,
 )
+from analytics_assets.defs.webhook_sensor import note_webhook_events
 from analytics_assets.defs.wiring import Wiring
 
 # With a known rate, a tick spends at most this share of what the plan allows in its
@@ -203,6 +204,7 @@ def _evaluate(
     listing = discover(context, tick, state, wiring.names.partitions)
     if listing.busy:
         tick.share_with_runs(interval)
+    listing.busy |= note_webhook_events(context, wiring.names, state, interval)  # pushed
     period = tick.client.settings.sensor_workspace_refresh_seconds
     refresh = workspace_refresh(wiring, state, listing, interval, period)
     due = listing.unloaded()

@@ -17,6 +17,7 @@ from analytics_assets.settings.rules import (
     positive,
     project_id_value,
     validate_base_url,
+    webhook_secret_value,
 )
 
 
@@ -161,6 +162,14 @@ class ApiSettings:
         3600.0,
         check=positive,
     )
+    webhook_secret: str | None = setting(
+        "ANALYTICS_WEBHOOK_SECRET",
+        "the token webhook deliveries carry as `Authorization: Bearer <token>`; the receiver "
+        "(analytics-webhooks) refuses to start for an instance without one (16+ characters)",
+        None,
+        secret=True,
+        check=webhook_secret_value,
+    )
 
     def __post_init__(self) -> None:
         check_declared(self)
@@ -195,6 +204,13 @@ class ScheduleSettings:
         "ANALYTICS_SENSOR_INTERVAL_SECONDS",
         "seconds between workflow_refresh_sensor ticks (read when definitions load)",
         300,
+        check=at_least(1),
+    )
+    webhook_sensor_interval_seconds: int = setting(
+        "ANALYTICS_WEBHOOK_SENSOR_INTERVAL_SECONDS",
+        "seconds between workflow_webhook_sensor ticks, which turn recorded webhook events "
+        "into loads (read when definitions load)",
+        10,
         check=at_least(1),
     )
 

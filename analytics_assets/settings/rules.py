@@ -67,6 +67,21 @@ def api_key_value(env: str, value: str) -> None:
     validate_header_value(env, value, secret=True)
 
 
+# A guessable token would be the only thing between the internet and the instance's storage.
+MIN_WEBHOOK_SECRET = 16
+
+
+def webhook_secret_value(env: str, value: str | None) -> None:
+    if value is None:
+        return
+    validate_header_value(env, value, secret=True)
+    if len(value) < MIN_WEBHOOK_SECRET:
+        raise AnalyticsConfigError(
+            f"{env} is too short ({len(value)} characters, the value is not shown): use at "
+            f"least {MIN_WEBHOOK_SECRET}, e.g. the output of `openssl rand -hex 32`"
+        )
+
+
 def project_id_value(env: str, value: str | None) -> None:
     if value is not None:
         validate_header_value(env, value, secret=False)

@@ -15,7 +15,7 @@ def results_plan(
     warehouse: WarehouseReader, workflow_uids: list[str]
 ) -> tuple[list[JobRef], set[str]]:
     """The successful jobs of these workflows (as checked in the warehouse), as
-    (job uid, workflow uid), and the uids of those whose results are loaded.
+    (job uid, workflow uid, total row count), and the uids of those whose results are loaded.
 
     A finished job's results never change, and dlt merges a load into `job_results` in one
     transaction, so a job uid present there means all of its rows are there.
@@ -24,8 +24,11 @@ def results_plan(
     if successful is None:
         return [], set()
     where = in_clause(workflow_uids)
-    sql = f"SELECT uid, workflow_uid FROM {successful} WHERE {where} ORDER BY workflow_uid, uid"
-    jobs = [(row[0], row[1]) for row in warehouse.rows(sql, *workflow_uids)]
+    sql = (
+        f"SELECT uid, workflow_uid, total_row_count FROM {successful} WHERE {where} "
+        "ORDER BY workflow_uid, uid"
+    )
+    jobs: list[JobRef] = [(row[0], row[1], row[2]) for row in warehouse.rows(sql, *workflow_uids)]
     results = warehouse.table(c.JOB_RESULTS)
     if results is None:
         return jobs, set()

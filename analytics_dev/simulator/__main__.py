@@ -2,6 +2,11 @@
 
 python -m analytics_dev.simulator --port 8787 --seed 7 --envelope bare --next token
 python -m analytics_dev.simulator --port 0 --latency-ms 40 --rate-limit 10
+python -m analytics_dev.simulator --webhook-url http://127.0.0.1:3030/webhooks \
+    --webhook-header "Authorization: Bearer <token>" --activity-seconds 5
+
+With --webhook-url, jobs start and end on their own (--activity-seconds) and each start,
+success and failure is POSTed there like the real API's webhooks (--webhook-drop loses some).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from analytics_dev.simulator.data import SimulatedData
 from analytics_dev.simulator.render import ENVELOPES, NEXT_STYLES
 from analytics_dev.simulator.scale import scaled_data
 from analytics_dev.simulator.server import ApiSimulator
+from analytics_dev.simulator.webhooks import ActivityLoop, JobActivity, WebhookDelivery
 
 
 def _positive_float(text: str) -> float:
@@ -76,7 +82,58 @@ def _parser() -> argparse.ArgumentParser:
         help="a separate, stricter limit on /v3/workspace (its own bucket per key), as the "
         "vendor's quota endpoint has (default: the plan limit)",
     )
+    _webhook_options(p)
     return p
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text!r}")
+    return value
+
+
+def _webhook_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--webhook-url", help="POST job webhooks here (default: none)")
+    p.add_argument(
+        "--webhook-header",
+        default=os.environ.get("SIMULATOR_WEBHOOK_HEADER"),
+        help="the custom header each delivery carries, 'Name: value' (default: "
+        "$SIMULATOR_WEBHOOK_HEADER, which keeps a token out of the process list)",
+    )
+    p.add_argument("--webhook-drop", type=_share, default=0.0, help="share of deliveries lost")
+    p.add_argument(
+        "--activity-seconds",
+        type=_positive_float,
+        default=5.0,
+        help="with --webhook-url: a new job starts every this many seconds (default 5)",
+    )
+    p.add_argument(
+        "--job-seconds",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=(5.0, 30.0),
+        help="how long a job runs before it ends (default 5 30)",
+    )
+    p.add_argument("--fail-share", type=_share, default=0.1, help="share of jobs that fail")
+
+
+def _activity(args: argparse.Namespace, data: SimulatedData) -> ActivityLoop | None:
+    if not args.webhook_url:
+        return None
+    delivery = WebhookDelivery(
+        args.webhook_url, args.webhook_header, args.webhook_drop, seed=args.seed
+    )
+    loop = ActivityLoop(
+        JobActivity(data, delivery),
+        args.activity_seconds,
+        tuple(args.job_seconds),
+        args.fail_share,
+        seed=args.seed,
+    )
+    loop.start()
+    return loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     # Flushed at once: a parent process blocks on this line to learn the port.
     print(f"SIMULATOR_URL={url}", flush=True)
     print(f"SIMULATOR_RESULT_ROWS={data.total_result_rows()}", flush=True)
+    activity = _activity(args, data)
     while not stop.wait(0.2):  # a timed wait lets the signal handler run promptly
         pass
+    if activity is not None:
+        activity.stop()
     sim.stop()
     return 0
 

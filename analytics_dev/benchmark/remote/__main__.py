@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="the paced scenarios' result pages times this (the fixed cost then weighs less)",
     )
+    parser.add_argument(
+        "--skip-plain", action="store_true", help="paced scenarios: leave plain dlt out"
+    )
     parser.add_argument("--out", default="bench_results")
     parser.add_argument(
         "--repeat",
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             s = known[name]
             work = Path(tmp) / name
             if isinstance(s, Paced):
-                report = run_paced(s, work, repeat, args.tick_at)
+                report = run_paced(s, work, repeat, args.tick_at, args.skip_plain)
                 print_paced(report)
             else:
                 report = run_learned(s, work)

@@ -34,7 +34,7 @@ from analytics_dev.benchmark.remote.runs import (
 from analytics_dev.benchmark.remote.scenarios import Paced
 
 
-def run_paced(s: Paced, work: Path, repeat: int, tick_at: str) -> dict:
+def run_paced(s: Paced, work: Path, repeat: int, tick_at: str, skip_plain: bool = False) -> dict:
     work.mkdir(parents=True)
     logs = work / "logs"
     logs.mkdir()
@@ -67,16 +67,20 @@ def run_paced(s: Paced, work: Path, repeat: int, tick_at: str) -> dict:
         data.records, tick.records = labelled(window, RUN_LABEL), labelled(window, TICK_LABEL)
         data.max_in_flight = tick.max_in_flight = in_flight
 
-        folder = work / "plain"
-        folder.mkdir()
-        plain_cmd = [*PLAIN_DLT, sim.url, str(folder / "warehouse.duckdb"), str(folder)]
-        plain_env = {**clean_env(), "BENCH_API_KEY": KEY}
-        # run_command resets the simulator first: plain dlt starts with full buckets, as ours did.
-        plain = run_command(sim, "plain dlt rest_api_source", plain_cmd, plain_env, logs)
+        plain = None if skip_plain else _run_plain(sim, work, logs)
     finally:
         sim.stop()
     metadata = product_metadata(home)
     return paced_report(s, ws, empties, empty, data, tick, window, plain, metadata, tick_at)
+
+
+def _run_plain(sim: Simulator, work: Path, logs: Path) -> Run:
+    folder = work / "plain"
+    folder.mkdir()
+    plain_cmd = [*PLAIN_DLT, sim.url, str(folder / "warehouse.duckdb"), str(folder)]
+    plain_env = {**clean_env(), "BENCH_API_KEY": KEY}
+    # run_command resets the simulator first: plain dlt starts with full buckets, as ours did.
+    return run_command(sim, "plain dlt rest_api_source", plain_cmd, plain_env, logs)
 
 
 def paced_report(
@@ -87,7 +91,7 @@ def paced_report(
     data: Run,
     tick: Run,
     window: list[dict],
-    plain: Run,
+    plain: Run | None,
     metadata: dict,
     tick_at: str,
 ) -> dict:
@@ -103,7 +107,7 @@ def paced_report(
         "plan_rate": s.rate,
         "ours_env": {"ANALYTICS_API_RATE_LIMIT": f"{s.rate:g}"},
         "data": s.data.report(),
-        "runs": [run_row(r) for r in (ws, *empties, data, tick, plain)],
+        "runs": [run_row(r) for r in (ws, *empties, data, tick, plain) if r is not None],
         "empty_partition_seconds_each": [round(r.seconds, 3) for r in empties],
         "empty_partition_seconds": round(empty.seconds, 3),
         "data_partition_seconds": round(data.seconds, 3),
@@ -129,7 +133,7 @@ def paced_report(
         "phases": {"empty_partition": phases(empty), "data_partition": phases(data, s.rate)},
         "timelines": {"data_partition": timeline(data), "sensor_tick": timeline(tick)},
         "product_metadata": metadata,
-        "plain_dlt": _plain_report(plain, s.data.pages / s.rate),
+        "plain_dlt": None if plain is None else _plain_report(plain, s.data.pages / s.rate),
     }
 
 

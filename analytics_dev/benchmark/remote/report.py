@@ -135,6 +135,9 @@ def print_paced(r: dict) -> None:
             f"{meta.get('api_effective_rate')}, api_rate_limit {meta.get('api_rate_limit')!r}"
         )
     p = r["plain_dlt"]
+    if p is None:
+        print("plain dlt: not run (--skip-plain)")
+        return
     print(
         f"plain dlt: {p['seconds']:.2f} s, exit {p['returncode']} "
         f"({'success' if p['success'] else 'FAILED'}); {p['requests']} requests, "

@@ -1,0 +1,1 @@
+"""`make bench-webhooks`: the push path measured (see __main__.py)."""
