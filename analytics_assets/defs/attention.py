@@ -31,7 +31,7 @@ from dagster import (
 from analytics_assets import constants as c
 from analytics_assets.api.budget import SystemClock
 from analytics_assets.api.job_rows import JobRef
-from analytics_assets.defs.checks import _latest_materializations as latest_materializations
+from analytics_assets.defs.checks import latest_materializations
 from analytics_assets.defs.declared import ApiAsset, api_asset
 from analytics_assets.defs.quota import quota_forecast
 from analytics_assets.defs.run import AssetRun

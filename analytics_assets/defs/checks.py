@@ -59,7 +59,7 @@ def build_check(wiring: Wiring) -> AssetChecksDefinition:
             if not partitions:
                 yield AssetCheckResult(passed=True, description="No workflow partition yet.")
                 return
-            targets = _latest_materializations(context.instance, asset_key, partitions)
+            targets = latest_materializations(context.instance, asset_key, partitions)
             for partition in partitions:
                 yield found.evaluation(asset_key, names.check, partition, targets.get(partition))
             yield Output(None)
@@ -168,7 +168,7 @@ def _by_partition(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _latest_materializations(
+def latest_materializations(
     instance: DagsterInstance, asset_key: AssetKey, partitions: list[str]
 ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
     """The materialization each partition's evaluation is about: its latest (this run's)."""
