@@ -24,7 +24,7 @@ from dagster import DagsterEventType, DagsterInstance, Definitions
 
 from analytics_assets.api.job_rows import is_successful
 from analytics_assets.defs.factory import build_definitions
-from analytics_assets.defs.partitions import range_tags
+from analytics_assets.defs.partitions import partitions_of_run, range_tags
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_dev.simulator import SimulatedData
 
@@ -69,6 +69,31 @@ def run_partition_range(defs: Definitions, instance: DagsterInstance, first: str
     return defs.resolve_job_def("workflow_partition_job").execute_in_process(
         instance=instance, tags=range_tags(first, last), **kw
     )
+
+
+def requested_partitions(instance: DagsterInstance, result: Any) -> list[str]:
+    """Every partition a sensor result's load requests cover (single ones and ranges), sorted."""
+    registered = list(instance.get_dynamic_partitions("workflow_uids"))
+    tags = [
+        {"dagster/partition": r.partition_key} if r.partition_key else dict(r.tags)
+        for r in result.run_requests or []
+        if r.job_name == "workflow_partition_job"
+    ]
+    return sorted(uid for t in tags for uid in partitions_of_run(t, registered))
+
+
+def launch_requested(defs: Definitions, instance: DagsterInstance, result: Any) -> None:
+    """Run what a sensor result requested, in-process, as the daemon would launch it."""
+    for request in result.run_requests or []:
+        if request.job_name == "workspace_job":
+            assert run_workspace(defs, instance).success
+        elif request.partition_key:
+            assert run_partition(defs, instance, request.partition_key).success
+        else:
+            tags = request.tags
+            first = tags["dagster/asset_partition_range_start"]
+            last = tags["dagster/asset_partition_range_end"]
+            assert run_partition_range(defs, instance, first, last).success
 
 
 def load_everything(defs: Definitions, instance: DagsterInstance) -> list[str]:

@@ -3,15 +3,13 @@ it requests is launched in-process, as the daemon would launch it."""
 
 from dagster import DagsterRun, DagsterRunStatus, SensorResult, build_sensor_context
 
-from analytics_assets.defs.partitions import partitions_of_run
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.sensor_state import Entry, SensorState, load_ranges
 from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import (
+    launch_requested,
     make_defs,
-    run_partition,
-    run_partition_range,
-    run_workspace,
+    requested_partitions,
 )
 
 PARTITION_START = "dagster/asset_partition_range_start"
@@ -29,32 +27,8 @@ def _tick(defs, instance, api_resource, cursor=None) -> SensorResult:
     return result
 
 
-def _partition_requests(instance, result) -> list[str]:
-    """Every partition the tick's run requests cover (single partitions and ranges)."""
-    registered = list(instance.get_dynamic_partitions("workflow_uids"))
-    tags = [
-        {"dagster/partition": r.partition_key} if r.partition_key else dict(r.tags)
-        for r in result.run_requests or []
-        if r.job_name == "workflow_partition_job"
-    ]
-    return sorted(uid for t in tags for uid in partitions_of_run(t, registered))
-
-
 def _workflow_list_requests(result) -> int:
     return sum(1 for r in result.run_requests if r.job_name == "workspace_job")
-
-
-def _launch(defs, instance, result) -> None:
-    """Run what the tick requested, in-process."""
-    for request in result.run_requests or []:
-        if request.job_name == "workspace_job":
-            assert run_workspace(defs, instance).success
-        elif request.partition_key:
-            assert run_partition(defs, instance, request.partition_key).success
-        else:
-            tags = request.tags
-            first, last = tags[PARTITION_START], tags["dagster/asset_partition_range_end"]
-            assert run_partition_range(defs, instance, first, last).success
 
 
 def test_first_tick_requests_every_new_workflow_in_one_run_without_listing_jobs(
@@ -63,7 +37,7 @@ def test_first_tick_requests_every_new_workflow_in_one_run_without_listing_jobs(
     result = _tick(defs, instance, api_resource)
     uids = sorted(w["uid"] for w in sim_data.workflows)
     assert sorted(instance.get_dynamic_partitions("workflow_uids")) == uids
-    assert _partition_requests(instance, result) == uids
+    assert requested_partitions(instance, result) == uids
     assert _workflow_list_requests(result) == 1
     assert len(result.run_requests or []) == 2  # the workflow list, and one range of all five
     # New workflows cost no jobs request: their load lists their jobs.
@@ -73,7 +47,7 @@ def test_first_tick_requests_every_new_workflow_in_one_run_without_listing_jobs(
 
 def test_after_the_loads_an_unchanged_api_requests_nothing(defs, instance, api_resource, simulator):
     first = _tick(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     second = _tick(defs, instance, api_resource, first.cursor)
     # The runs recorded what they listed: the sensor takes that as its baseline.
     assert second.run_requests == []
@@ -96,27 +70,27 @@ def test_a_repeated_tick_requests_the_same_run_keys(defs, instance, api_resource
 
 def test_changed_job_requests_only_its_workflow(defs, instance, api_resource, simulator, sim_data):
     first = _tick(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     second = _tick(defs, instance, api_resource, first.cursor)
     workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
     job = sim_data.jobs[workflow][0]
     sim_data.update_job(job["uid"], status="stopped", finish_time="2026-11-28T10:00:00+00:00")
     third = _tick(defs, instance, api_resource, second.cursor)
-    assert _partition_requests(instance, third) == [workflow]
+    assert requested_partitions(instance, third) == [workflow]
     assert _workflow_list_requests(third) == 0
 
 
 def test_new_job_and_new_workflow_are_requested(defs, instance, api_resource, simulator, sim_data):
     first = _tick(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     second = _tick(defs, instance, api_resource, first.cursor)
     quiet = sim_data.workflows[0]["uid"]
     sim_data.add_job(quiet, status="finished", total_row_count=3)
     added = sim_data.add_workflow()
     simulator.reset_requests()
     third = _tick(defs, instance, api_resource, second.cursor)
-    assert quiet in _partition_requests(instance, third)
-    assert added["uid"] in _partition_requests(instance, third)
+    assert quiet in requested_partitions(instance, third)
+    assert added["uid"] in requested_partitions(instance, third)
     assert _workflow_list_requests(third) == 1
     assert added["uid"] in instance.get_dynamic_partitions("workflow_uids")
     # The new workflow was not listed by the sensor.
@@ -125,7 +99,7 @@ def test_new_job_and_new_workflow_are_requested(defs, instance, api_resource, si
 
 def test_no_second_run_while_one_is_in_flight(defs, instance, api_resource, simulator, sim_data):
     first = _tick(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     settled = _tick(defs, instance, api_resource, first.cursor)
     workflow = next(w["uid"] for w in sim_data.workflows if sim_data.jobs[w["uid"]])
     instance.add_run(
@@ -137,19 +111,19 @@ def test_no_second_run_while_one_is_in_flight(defs, instance, api_resource, simu
     )
     sim_data.add_job(workflow, status="pending", total_row_count=None)
     blocked = _tick(defs, instance, api_resource, settled.cursor)
-    assert _partition_requests(instance, blocked) == []
+    assert requested_partitions(instance, blocked) == []
     for run in instance.get_runs(filters=None):
         if run.status == DagsterRunStatus.STARTED:
             instance.report_run_failed(run)
     released = _tick(defs, instance, api_resource, blocked.cursor)
-    assert _partition_requests(instance, released) == [workflow]
+    assert requested_partitions(instance, released) == [workflow]
 
 
 def test_partitions_of_an_in_flight_backfill_get_no_second_run(
     defs, instance, api_resource, simulator, sim_data
 ):
     first = _tick(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     settled = _tick(defs, instance, api_resource, first.cursor)
     registered = instance.get_dynamic_partitions("workflow_uids")
     inside, outside = registered[1:3], [registered[0], *registered[3:]]
@@ -163,7 +137,7 @@ def test_partitions_of_an_in_flight_backfill_get_no_second_run(
     for uid in registered:  # every workflow changes
         sim_data.add_job(uid, status="pending", total_row_count=None)
     result = _tick(defs, instance, api_resource, settled.cursor)
-    requested = _partition_requests(instance, result)
+    requested = requested_partitions(instance, result)
     assert not set(requested) & set(inside)
     assert set(outside) <= set(requested)
 
@@ -254,7 +228,7 @@ def test_a_tick_stops_at_its_budget_however_slow_the_api(
     defs, instance, api_resource, simulator, sim_data, monkeypatch
 ):
     first = _tick(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     monkeypatch.setenv("ANALYTICS_SENSOR_TICK_BUDGET_SECONDS", "1")
     simulator.reset_requests()
     clock = SlowApiClock(simulator, 0.5)  # each answer takes 0.5 s of the tick's budget
@@ -272,7 +246,7 @@ def test_with_runs_in_flight_a_tick_leaves_them_three_quarters_of_the_plan(
     defs, instance, api_resource, simulator, sim_data
 ):
     first = _tick(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     registered = instance.get_dynamic_partitions("workflow_uids")
     instance.add_run(
         DagsterRun(

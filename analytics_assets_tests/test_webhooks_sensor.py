@@ -16,7 +16,6 @@ from dagster import (
 )
 
 from analytics_assets.defs.names import Names
-from analytics_assets.defs.partitions import partitions_of_run
 from analytics_assets.defs.sensor_state import SensorState
 from analytics_assets.webhooks.events import WebhookEvent
 from analytics_assets.webhooks.store import EventStore
@@ -25,16 +24,14 @@ from analytics_assets_tests.support import (
     assert_partition_exact,
     job_uids,
     jobs_path,
+    launch_requested,
     make_home,
-    run_partition,
-    run_partition_range,
-    run_workspace,
+    requested_partitions,
     subprocess_env,
 )
 from analytics_assets_tests.webhook_support import SECRET, receiver_process
 from analytics_dev.simulator.webhooks import JobActivity, WebhookDelivery
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 TARGET = Target(Names(), SECRET)
 
 
@@ -57,32 +54,10 @@ def _pushed(defs, instance, api_resource, cursor=None) -> SensorResult:
     return _tick(defs, instance, api_resource, "workflow_webhook_sensor", cursor)
 
 
-def _loads(instance, result) -> list[str]:
-    """The partitions the tick's load requests cover, sorted."""
-    registered = list(instance.get_dynamic_partitions("workflow_uids"))
-    tags = [
-        {"dagster/partition": r.partition_key} if r.partition_key else dict(r.tags)
-        for r in result.run_requests or []
-        if r.job_name == "workflow_partition_job"
-    ]
-    return sorted(uid for t in tags for uid in partitions_of_run(t, registered))
-
-
-def _launch(defs, instance, result) -> None:
-    for request in result.run_requests or []:
-        if request.job_name == "workspace_job":
-            assert run_workspace(defs, instance).success
-        elif request.partition_key:
-            assert run_partition(defs, instance, request.partition_key).success
-        else:
-            first, last = request.tags[RANGE_START], request.tags[RANGE_END]
-            assert run_partition_range(defs, instance, first, last).success
-
-
 def _settled(defs, instance, api_resource) -> str:
     """Everything loaded once by polling; the polling sensor's cursor after that."""
     first = _poll(defs, instance, api_resource)
-    _launch(defs, instance, first)
+    launch_requested(defs, instance, first)
     settled = _poll(defs, instance, api_resource, first.cursor)
     assert settled.run_requests == []
     return str(settled.cursor)
@@ -118,14 +93,14 @@ def test_an_event_becomes_one_load_with_no_api_request_and_polling_does_not_load
     simulator.reset_requests()
     pushed = _pushed(defs, instance, api_resource)
     assert simulator.request_count() == 0  # detection costs no API request
-    assert _loads(instance, pushed) == [uid] and len(pushed.run_requests or []) == 1
-    _launch(defs, instance, pushed)
+    assert requested_partitions(instance, pushed) == [uid] and len(pushed.run_requests or []) == 1
+    launch_requested(defs, instance, pushed)
     assert job["uid"] in job_uids(duckdb_path, "successful_jobs", uid)
     assert_partition_exact(duckdb_path, sim_data, uid)
     _observe_again(instance, event)  # delivered once more, after its load
     assert _pushed(defs, instance, api_resource, pushed.cursor).run_requests == []
     # Polling sees the change the event already loaded: no second load.
-    assert _loads(instance, _poll(defs, instance, api_resource, polled)) == []
+    assert requested_partitions(instance, _poll(defs, instance, api_resource, polled)) == []
 
 
 def test_an_event_for_a_workflow_with_a_run_in_flight_is_loaded_after_that_run(
@@ -149,7 +124,7 @@ def test_an_event_for_a_workflow_with_a_run_in_flight_is_loaded_after_that_run(
     for run in instance.get_runs():
         instance.report_run_failed(run)
     released = _pushed(defs, instance, api_resource, still.cursor)
-    assert _loads(instance, released) == [uid]
+    assert requested_partitions(instance, released) == [uid]
     assert _pushed(defs, instance, api_resource, released.cursor).run_requests == []
 
 
@@ -162,8 +137,8 @@ def test_an_event_for_an_unregistered_workflow_registers_and_loads_it(
     _record(instance, WebhookEvent(added["uid"], job["uid"], "succeeded"))
     assert added["uid"] in instance.get_dynamic_partitions("workflow_uids")
     pushed = _pushed(defs, instance, api_resource)
-    assert _loads(instance, pushed) == [added["uid"]]
-    _launch(defs, instance, pushed)
+    assert requested_partitions(instance, pushed) == [added["uid"]]
+    launch_requested(defs, instance, pushed)
     assert_partition_exact(duckdb_path, sim_data, added["uid"])
 
 
@@ -201,7 +176,7 @@ def test_a_burst_for_a_thousand_workflows_becomes_at_most_eleven_runs(defs, inst
     assert set(_record(instance, *events)) == {"recorded"}
     result = _pushed(defs, instance, api_resource)
     assert len(result.run_requests or []) <= 11
-    assert _loads(instance, result) == uids
+    assert requested_partitions(instance, result) == uids
 
 
 SIM_WORKFLOWS = 6
@@ -237,13 +212,13 @@ def test_lost_deliveries_are_caught_by_polling(
     # the last: no load of a heard one spans a lost one (runs cover contiguous ranges).
     assert len(heard) == 2 and len(lost) == 4 and len(delivery.sent) == 7
     pushed = _pushed(defs, instance, api_resource)
-    assert _loads(instance, pushed) == sorted(heard)
-    _launch(defs, instance, pushed)
+    assert requested_partitions(instance, pushed) == sorted(heard)
+    launch_requested(defs, instance, pushed)
     capfd.readouterr()
     caught = _poll(defs, instance, api_resource, polled)
     # Due are the lost ones only (their run's range may bridge the loaded ones between).
     assert f"due {len(lost)} (0 new)" in capfd.readouterr().err
-    assert lost <= set(_loads(instance, caught))
-    _launch(defs, instance, caught)
+    assert lost <= set(requested_partitions(instance, caught))
+    launch_requested(defs, instance, caught)
     for workflow in sim_data.workflows:
         assert_partition_exact(duckdb_path, sim_data, workflow["uid"])
