@@ -313,7 +313,8 @@ def test_ui_after_range_runs_shows_the_check_per_partition_and_columns_after_no_
         assert run_partition_range(defs, instance, uids[0], uids[-1]).success
     try:
         page.goto(f"{dagster_dev.url}/asset-groups")
-        page.get_by_text("1 / 1 Passed").wait_for()
+        check_status = page.locator("a[href='/assets/successful_jobs?view=checks']")
+        check_status.filter(has_text="1 / 1 Passed").wait_for()
         shot(page, "11_graph_check_passed_after_range_runs")
 
         _check_partitions_tab(page, dagster_dev.url)
@@ -342,6 +343,9 @@ def test_ui_after_range_runs_shows_the_check_per_partition_and_columns_after_no_
         page.get_by_text("Failed (1)", exact=True).wait_for()
         page.get_by_text(f"Passed ({partitions - 1})", exact=True).wait_for()
         shot(page, "14_check_failed_on_the_bad_partition_only")
+        page.goto(f"{dagster_dev.url}/asset-groups")
+        check_status.filter(has_text="0 / 1 Passed").wait_for()
+        shot(page, "15_graph_check_failed_after_the_range_run")
     except Exception:
         print(f"--- dagster dev log (tail) ---\n{dagster_dev.log()}")
         raise
