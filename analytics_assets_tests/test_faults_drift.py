@@ -14,6 +14,7 @@ from analytics_assets_tests.support import (
     materialized,
     results_per_job,
     run_partition,
+    run_partition_range,
     run_workspace,
     snapshot,
     step_failures,
@@ -98,3 +99,38 @@ def test_simulator_update_job_accepts_a_count_sent_as_a_string(sim_data):
     job = next(j for j in sim_data.all_jobs() if j["status"] == "finished")
     sim_data.update_job(job["uid"], total_row_count="12")
     assert sim_data.job(job["uid"])["total_row_count"] == "12"
+
+
+def test_a_column_another_workflow_typed_differently_gets_a_variant_not_a_failed_load(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    """Workflows' result rows share column names; each partition loads through its own dlt
+    pipeline, which knows only the types of its own loads. Rows sending text where another
+    workflow's rows made a number column go to dlt's variant column, by the dict path (a
+    nested value in the rows) and in a range run's batch pipeline alike."""
+    assert run_workspace(defs, instance).success
+    numbers, texts, third = (w["uid"] for w in sim_data.workflows)
+    sim_data.add_job(numbers, "finished", 2, result_fields={"company_size": 50})
+    assert run_partition(defs, instance, numbers).success
+    nested = {"company_size": "11-50", "company": {"industry": "software"}}
+    sim_data.add_job(texts, "finished", 2, result_fields=nested)
+    assert run_partition(defs, instance, texts).success
+    sim_data.add_job(third, "finished", 1, result_fields={"company_size": "51-200"})
+    assert run_partition_range(defs, instance, numbers, third).success
+
+    rows = fetch(
+        duckdb_path,
+        "SELECT workflow_uid, results__company_size, results__company_size__v_text, "
+        "results__company__industry FROM analytics.job_results "
+        "WHERE results__company_size IS NOT NULL OR results__company_size__v_text IS NOT NULL "
+        "ORDER BY 1, 3",
+    )
+    by_workflow: dict[str, set] = {}
+    for workflow, number, text, industry in rows:
+        by_workflow.setdefault(workflow, set()).add((number, text, industry))
+    assert by_workflow == {
+        numbers: {(50, None, None)},
+        texts: {(None, "11-50", "software")},
+        third: {(None, "51-200", None)},
+    }
+    assert len(rows) == 5

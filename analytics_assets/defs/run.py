@@ -37,7 +37,12 @@ from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.settings import ApiSettings
 from analytics_assets.warehouse.lock import WarehouseLockedError, writer_lock
-from analytics_assets.warehouse.pipelines import forget_batch, load_file_format, make_pipeline
+from analytics_assets.warehouse.pipelines import (
+    adopt_destination_columns,
+    forget_batch,
+    load_file_format,
+    make_pipeline,
+)
 from analytics_assets.warehouse.queries import workflow_names
 from analytics_assets.warehouse.reader import WarehouseReader, read_warehouse
 
@@ -100,6 +105,7 @@ class AssetRun:
         """Load `source` through dagster-dlt; one enriched result per selected asset."""
         dlt = getattr(self.context.resources, self.names.dlt_resource)
         with warehouse_lock(self.settings, self.context.log):
+            adopt_destination_columns(self.pipeline, source)
             try:
                 results = list(
                     dlt.run(

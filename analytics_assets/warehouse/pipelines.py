@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.common.schema.exceptions import SchemaException
+from dlt.common.schema.utils import new_table
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
 from analytics_assets import constants as c
@@ -123,6 +126,28 @@ def _destination(settings: ApiSettings, name: str, layout: Layout) -> Destinatio
     )
     assert destination is not None  # from_reference returns None only for a None reference
     return destination
+
+
+def adopt_destination_columns(pipeline: Pipeline, source: DltSource) -> None:
+    """Tell the source's schema the types the destination's tables already have.
+
+    A pipeline learns column types from its own loads; each partition and batch has its own,
+    so another pipeline's column (one workflow's `results__size` as a number) is unknown to
+    it, and a row sending text there would fail the load. Known, dlt's normalizer puts such
+    values in a variant column (`<column>__v_<type>`), as it does for its own columns.
+    """
+    tables = [
+        r.table_name for r in source.selected_resources.values() if isinstance(r.table_name, str)
+    ]
+    with pipeline.destination_client() as client:
+        stored = dict(client.get_storage_tables(tables))  # type: ignore[attr-defined]
+    for table, columns in stored.items():
+        if not columns:
+            continue  # not created yet
+        try:
+            source.schema.update_table(new_table(table, columns=list(columns.values())))
+        except SchemaException:  # a hint of ours the table contradicts: dlt reports it at load
+            continue
 
 
 def load_file_format(pipeline: Pipeline) -> str | None:
