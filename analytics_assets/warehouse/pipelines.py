@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import dlt
 from dlt.common.destination import Destination
-from dlt.common.schema.exceptions import SchemaException
-from dlt.common.schema.utils import new_table
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
@@ -136,18 +134,19 @@ def adopt_destination_columns(pipeline: Pipeline, source: DltSource) -> None:
     it, and a row sending text there would fail the load. Known, dlt's normalizer puts such
     values in a variant column (`<column>__v_<type>`), as it does for its own columns.
     """
-    tables = [
-        r.table_name for r in source.selected_resources.values() if isinstance(r.table_name, str)
-    ]
+    resources = {
+        r.table_name: r for r in source.selected_resources.values() if isinstance(r.table_name, str)
+    }
     with pipeline.destination_client() as client:
-        stored = dict(client.get_storage_tables(tables))  # type: ignore[attr-defined]
+        stored = dict(client.get_storage_tables(list(resources)))  # type: ignore[attr-defined]
     for table, columns in stored.items():
-        if not columns:
-            continue  # not created yet
-        try:
-            source.schema.update_table(new_table(table, columns=list(columns.values())))
-        except SchemaException:  # a hint of ours the table contradicts: dlt reports it at load
-            continue
+        typed = [
+            column
+            for name, column in columns.items()
+            if column.get("data_type") and not name.startswith("_dlt_")
+        ]
+        if typed:  # merged into the resource's own column hints; its other hints stay
+            resources[table].apply_hints(columns=typed)
 
 
 def load_file_format(pipeline: Pipeline) -> str | None:
