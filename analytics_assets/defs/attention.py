@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -31,7 +30,7 @@ from dagster import (
 from analytics_assets import constants as c
 from analytics_assets.api.budget import SystemClock
 from analytics_assets.api.job_rows import JobRef
-from analytics_assets.defs.checks import latest_materializations
+from analytics_assets.defs.check_results import partition_evaluations
 from analytics_assets.defs.declared import ApiAsset, api_asset
 from analytics_assets.defs.quota import quota_forecast
 from analytics_assets.defs.run import AssetRun
@@ -222,27 +221,9 @@ def _failed_job(job: LatestJob | None) -> AssetCheckResult:
 def _per_partition(
     run: AssetRun, key: AssetCheckKey, results: Mapping[str, AssetCheckResult]
 ) -> Iterator[Any]:
-    """One evaluation per partition. A one-partition run's result is attributed by Dagster;
-    a range run's is not, so each partition's evaluation names its partition."""
-    if len(results) == 1:
-        (result,) = results.values()
-        yield result._replace(asset_key=key.asset_key, check_name=key.name)
-        return
+    """The check's output, then one evaluation per partition (see `check_results.py`)."""
     yield Output(None, output_name=run.context.assets_def.get_output_name_for_asset_check_key(key))
-    # Linked, as the blocking check's are, to the partition's materialization just yielded.
-    targets = latest_materializations(run.context.instance, key.asset_key, list(results))
-    for uid, result in results.items():
-        yield AssetCheckEvaluation(
-            asset_key=key.asset_key,
-            check_name=key.name,
-            passed=result.passed,
-            metadata=result.metadata,
-            severity=result.severity,
-            description=result.description,
-            blocking=False,
-            partition=uid,
-            target_materialization_data=targets.get(uid),
-        )
+    yield from partition_evaluations(run.context.instance, key, results, blocking=False)
 
 
 def _key(run: AssetRun, table: str, check: str) -> AssetCheckKey:

@@ -6,25 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
-    AssetCheckSeverity,
-    AssetKey,
-    AssetRecordsFilter,
-    DagsterInstance,
     MetadataValue,
     Output,
     PreviewWarning,
     asset_check,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
 
 from analytics_assets import constants as c
 from analytics_assets.api.job_rows import SUCCESSFUL_SQL
+from analytics_assets.defs.check_results import partition_evaluations
 from analytics_assets.defs.run import warehouse_lock
 from analytics_assets.defs.secrets import secrets_kept
 from analytics_assets.defs.wiring import Wiring
@@ -59,9 +53,12 @@ def build_check(wiring: Wiring) -> AssetChecksDefinition:
             if not partitions:
                 yield AssetCheckResult(passed=True, description="No workflow partition yet.")
                 return
-            targets = latest_materializations(context.instance, asset_key, partitions)
-            for partition in partitions:
-                yield found.evaluation(asset_key, names.check, partition, targets.get(partition))
+            yield from partition_evaluations(
+                context.instance,
+                AssetCheckKey(asset_key, names.check),
+                {partition: found.result(partition) for partition in partitions},
+                blocking=True,
+            )
             yield Output(None)
             failed = sorted(set(found.violating) | set(found.missing))
             context.log.info(
@@ -98,25 +95,13 @@ class Findings:
     jobs: str | None
     names: dict[str, str]
 
-    def evaluation(
-        self,
-        asset_key: AssetKey,
-        check_name: str,
-        partition: str,
-        target: AssetCheckEvaluationTargetMaterializationData | None,
-    ) -> AssetCheckEvaluation:
+    def result(self, partition: str) -> AssetCheckResult:
         violating = self.violating.get(partition, [])
         missing = self.missing.get(partition, [])
-        return AssetCheckEvaluation(
-            asset_key=asset_key,
-            check_name=check_name,
+        return AssetCheckResult(
             passed=not violating and not missing,
             metadata=self.metadata(partition, violating, missing),
-            target_materialization_data=target,
-            severity=AssetCheckSeverity.ERROR,
             description=self.description(partition, violating, missing),
-            blocking=True,
-            partition=partition,
         )
 
     def metadata(
@@ -166,31 +151,6 @@ def _by_partition(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     for workflow_uid, uid in pairs:
         grouped.setdefault(workflow_uid, []).append(uid)
     return grouped
-
-
-def latest_materializations(
-    instance: DagsterInstance, asset_key: AssetKey, partitions: list[str]
-) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
-    """The materialization each partition's evaluation is about: its latest (this run's)."""
-    found: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
-
-    def latest(keys: list[str], limit: int) -> None:
-        records = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys), limit=limit
-        ).records
-        for record in records:  # newest first
-            partition = record.partition_key
-            if partition is not None and partition not in found:
-                found[partition] = AssetCheckEvaluationTargetMaterializationData(
-                    storage_id=record.storage_id,
-                    run_id=record.run_id,
-                    timestamp=record.timestamp,
-                )
-
-    latest(partitions, len(partitions) * 2)  # one query when the run just loaded them all
-    for partition in [p for p in partitions if p not in found]:
-        latest([partition], 1)
-    return found
 
 
 def _partition_keys(context: AssetCheckExecutionContext, partitions_name: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,20 +14,18 @@ from dagster import (
     TableColumnConstraints,
     TableSchema,
 )
-from dlt.common.schema import Schema
+from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.destinations.exceptions import DatabaseException
 from dlt.pipeline.pipeline import Pipeline
 
-from analytics_assets import constants as c
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.defs.declared import api_asset
+from analytics_assets.warehouse.pipelines import destination_columns
 from analytics_assets.warehouse.reader import WarehouseReader
 
 # Per partition, on `jobs`: the fingerprint of the jobs the run listed (the sensor's baseline).
 FINGERPRINT_METADATA = "analytics/jobs_fingerprint"
 PREVIEW_ROWS = 5
-# How far back a run that loaded nothing looks for its table's stored columns.
-STORED_VERSIONS_SEARCHED = 50
 # dagster-dlt's load-info keys that are noise in the UI: per-file job records with absolute
 # local paths (the row counts and the load itself are reported separately).
 DROPPED_LOAD_INFO = ("jobs",)
@@ -89,7 +86,7 @@ def table_metadata(pipeline: Pipeline, table: str, loaded: Mapping[str, Any]) ->
 
     dagster-dlt sets them only when a load changed the schema; a user looking at any
     materialization should still see where the rows are and what they look like, so a run
-    that loaded nothing takes the columns from the schema dlt stored in the destination.
+    that loaded nothing takes them from the destination (in dlt's types, as a load shows them).
     """
     destination = pipeline.destination.destination_name
     metadata: dict[str, Any] = {}
@@ -108,48 +105,24 @@ def _has_columns(schema: Any) -> bool:
 
 
 def _known_columns(pipeline: Pipeline, table: str) -> list[TableColumn]:
-    if not pipeline.default_schema_name:
+    if not pipeline.default_schema_name or table not in pipeline.default_schema.tables:
         return []
-    return _columns(pipeline.default_schema, table)
+    return _table_columns(pipeline.default_schema.get_table_columns(table))
 
 
 def _stored_columns(pipeline: Pipeline, table: str) -> list[TableColumn]:
-    """The table's columns in the newest schema version dlt stored that has them (each of
-    our pipelines stores the versions of its own tables under one schema name)."""
-    with pipeline.sql_client() as client:
-        versions = WarehouseReader(client).table("_dlt_version")
-        if versions is None:
-            return []
-        hashes = [
-            row[0]
-            for row in WarehouseReader(client).rows(
-                f"SELECT version_hash FROM {versions} WHERE schema_name = %s "
-                f"ORDER BY inserted_at DESC LIMIT {STORED_VERSIONS_SEARCHED}",
-                c.SOURCE_NAME,
-            )
-        ]
-    with pipeline.destination_client() as job_client:
-        for version_hash in hashes:
-            stored = job_client.get_stored_schema_by_hash(version_hash)  # type: ignore[attr-defined]
-            if stored is None:
-                continue
-            columns = _columns(Schema.from_stored_schema(json.loads(stored.schema)), table)
-            if columns:
-                return columns
-    return []
+    return _table_columns(destination_columns(pipeline, [table]).get(table, {}))
 
 
-def _columns(schema: Schema, table: str) -> list[TableColumn]:
+def _table_columns(columns: TTableSchemaColumns) -> list[TableColumn]:
     """Columns dlt has typed (a table declared but never loaded has none)."""
-    if table not in schema.tables:
-        return []
     return [
         TableColumn(
             name=name,
             type=str(column["data_type"]),
             constraints=TableColumnConstraints(nullable=bool(column.get("nullable", True))),
         )
-        for name, column in schema.get_table_columns(table).items()
+        for name, column in columns.items()
         if column.get("data_type")
     ]
 

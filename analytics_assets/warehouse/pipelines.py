@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
@@ -137,9 +138,7 @@ def adopt_destination_columns(pipeline: Pipeline, source: DltSource) -> None:
     resources = {
         r.table_name: r for r in source.selected_resources.values() if isinstance(r.table_name, str)
     }
-    with pipeline.destination_client() as client:
-        stored = dict(client.get_storage_tables(list(resources)))  # type: ignore[attr-defined]
-    for table, columns in stored.items():
+    for table, columns in destination_columns(pipeline, list(resources)).items():
         typed = [
             column
             for name, column in columns.items()
@@ -147,6 +146,13 @@ def adopt_destination_columns(pipeline: Pipeline, source: DltSource) -> None:
         ]
         if typed:  # merged into the resource's own column hints; its other hints stay
             resources[table].apply_hints(columns=typed)
+
+
+def destination_columns(pipeline: Pipeline, tables: list[str]) -> dict[str, TTableSchemaColumns]:
+    """The columns these tables have in the destination, in dlt's types ({} for a table not
+    created yet): what every pipeline has loaded there, not only this one."""
+    with pipeline.destination_client() as client:
+        return dict(client.get_storage_tables(tables))  # type: ignore[attr-defined]
 
 
 def load_file_format(pipeline: Pipeline) -> str | None:
