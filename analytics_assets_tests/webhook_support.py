@@ -15,7 +15,8 @@ from pathlib import Path
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from analytics_assets.webhooks.events import WebhookEvent, event_of
+from analytics_assets.defs.webhook_sensor import recorded_events
+from analytics_assets.webhooks.events import WebhookEvent
 from analytics_assets_tests.support import BIN, ROOT
 
 SECRET = "whsec-7f3a9c1e-SECRET-do-not-log"
@@ -110,13 +111,5 @@ def deliver(
 
 def recorded(instance: DagsterInstance, key: AssetKey | None = None) -> list[WebhookEvent]:
     """Every webhook event the instance holds for `key` (default `jobs`), oldest first."""
-    records = instance.fetch_observations(
-        AssetRecordsFilter(asset_key=key or AssetKey("jobs")), limit=10_000, ascending=True
-    ).records
-    events = []
-    for record in records:
-        observation = record.asset_observation
-        event = observation and event_of(observation.metadata, observation.partition)
-        if event:
-            events.append(event)
-    return events
+    records_filter = AssetRecordsFilter(asset_key=key or AssetKey("jobs"))
+    return [event for _, _, event in recorded_events(instance, records_filter)]

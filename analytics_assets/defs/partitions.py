@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, DagsterInstance, DagsterRunStatus, RunsFilter
 
 # Dagster's run tags for a partition and a partition range (`dagster/partition`, ...). The
 # public `dagster` module does not export them; their values are a stable, documented part
@@ -37,6 +37,25 @@ def partitions_of_run(tags: Mapping[str, str], registered: Sequence[str]) -> lis
     if first not in registered or last not in registered:
         return []
     return list(registered[registered.index(first) : registered.index(last) + 1])
+
+
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def partitions_in_flight(instance: DagsterInstance, registered: Sequence[str]) -> set[str]:
+    """The partitions a queued or running run writes, whatever its job.
+
+    Any job counts, not only ours: a CLI `dagster asset materialize` or a UI launch runs as
+    the implicit asset job, and it writes the same partition. A single-run backfill names
+    its partitions as a range of the registered uids.
+    """
+    runs = instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT))
+    return {uid for run in runs for uid in partitions_of_run(run.tags, registered)}
 
 
 def run_partitions(context: AssetExecutionContext) -> list[str] | None:

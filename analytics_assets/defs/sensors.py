@@ -17,10 +17,8 @@ from typing import Any
 
 from dagster import (
     AssetRecordsFilter,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -33,7 +31,11 @@ from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.job_rows import jobs_fingerprint
 from analytics_assets.api.reads import fetch_jobs, fetch_workflows
 from analytics_assets.defs.metadata import FINGERPRINT_METADATA
-from analytics_assets.defs.partitions import partitions_of_run, range_tags, unregistered
+from analytics_assets.defs.partitions import (
+    partitions_in_flight,
+    range_tags,
+    unregistered,
+)
 from analytics_assets.defs.sensor_state import (
     ACTIVE_STATUSES,
     BASELINE,
@@ -55,25 +57,11 @@ MAX_RESOLVED_PER_TICK = 500
 # A run's workflow names, beside Dagster's partition tags (which can only show uids).
 WORKFLOW_NAME_TAG = "analytics/workflow_name"
 TAG_MAX = 255
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _partitions_in_flight(context: SensorEvaluationContext, registered: list[str]) -> set[str]:
-    # Any job counts, not only ours: a CLI `dagster asset materialize` or a UI launch runs as
-    # the implicit asset job, and it writes the same partition. A single-run backfill names
-    # its partitions as a range of the registered uids.
-    runs = context.instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT))
-    return {uid for run in runs for uid in partitions_of_run(run.tags, registered)}
 
 
 def _recorded_fingerprints(
@@ -239,7 +227,7 @@ def discover(
     workflows = fetch_workflows(tick.client)
     uids = list(dict.fromkeys(w["uid"] for w in workflows))
     registered = list(context.instance.get_dynamic_partitions(partitions_name))
-    busy = _partitions_in_flight(context, registered)
+    busy = partitions_in_flight(context.instance, registered)
     listed = set(uids)
     state.entries = {u: e for u, e in state.entries.items() if u in listed}
     for uid in uids:

@@ -22,10 +22,9 @@ from typing import Any
 
 from dagster import (
     AssetRecordsFilter,
-    DagsterRunStatus,
+    DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
-    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -34,7 +33,7 @@ from dagster import (
 
 from analytics_assets import constants as c
 from analytics_assets.defs.names import Names
-from analytics_assets.defs.partitions import partitions_of_run, range_tags
+from analytics_assets.defs.partitions import partitions_in_flight, range_tags
 from analytics_assets.defs.sensor_state import UNKNOWN, SensorState, load_ranges
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.webhooks.events import FAILED, STARTED, WebhookEvent, event_of
@@ -47,12 +46,6 @@ SEEN_KEYS = 20_000
 # The polling sensor leaves a workflow to this sensor while its event is this recent and not
 # yet loaded; past it, polling takes over again (e.g. this sensor was stopped).
 HANDOVER_SECONDS = 120.0
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 
 @dataclass
@@ -85,10 +78,10 @@ class WebhookCursor:
 
 
 def recorded_events(
-    context: SensorEvaluationContext, names: Names, records_filter: AssetRecordsFilter
+    instance: DagsterInstance, records_filter: AssetRecordsFilter
 ) -> list[tuple[int, float, WebhookEvent]]:
     """(storage id, timestamp, event) of the webhook observations matching, oldest first."""
-    records = context.instance.fetch_observations(
+    records = instance.fetch_observations(
         records_filter, limit=MAX_EVENTS_PER_TICK, ascending=True
     ).records
     found = []
@@ -100,17 +93,12 @@ def recorded_events(
     return found
 
 
-def _partitions_in_flight(context: SensorEvaluationContext, registered: list[str]) -> set[str]:
-    runs = context.instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT))
-    return {uid for run in runs for uid in partitions_of_run(run.tags, registered)}
-
-
 def _read_new_events(
     context: SensorEvaluationContext, names: Names, state: WebhookCursor
 ) -> tuple[int, int]:
     """Move the new events' workflows into `state.pending`; (events read, redeliveries)."""
     jobs_filter = AssetRecordsFilter(asset_key=names.key(c.JOBS), after_storage_id=state.after)
-    events = recorded_events(context, names, jobs_filter)
+    events = recorded_events(context.instance, jobs_filter)
     duplicates = 0
     for storage_id, _, event in events:
         state.after = max(state.after, storage_id)
@@ -157,7 +145,7 @@ def evaluate(context: SensorEvaluationContext, wiring: Wiring) -> SensorResult:
     registered = list(context.instance.get_dynamic_partitions(names.partitions))
     known = set(registered)
     state.pending = {u: i for u, i in state.pending.items() if u in known}
-    busy = _partitions_in_flight(context, registered)
+    busy = partitions_in_flight(context.instance, registered)
     ready = {u: i for u, i in state.pending.items() if u not in busy}
     cap = settings.sensor_max_partitions_per_run
     ranges = load_ranges(set(ready), registered, cap, busy)
@@ -207,7 +195,7 @@ def note_webhook_events(
     jobs_key = names.key(c.JOBS)
     recent = AssetRecordsFilter(asset_key=jobs_key, after_timestamp=since - interval)
     latest: dict[str, tuple[int, float]] = {}
-    for storage_id, timestamp, event in recorded_events(context, names, recent):
+    for storage_id, timestamp, event in recorded_events(context.instance, recent):
         entry = state.entries.get(event.workflow_uid)
         if entry is None:
             continue
