@@ -151,6 +151,17 @@ def fetch(duckdb_path: Path, sql: str, *params) -> list[tuple]:
         return con.execute(sql, list(params)).fetchall()
 
 
+def seed_job(duckdb_path: Path, table: str, uid: str, workflow_uid: str, status, count) -> None:
+    """A job row written straight into `jobs` or `successful_jobs`, as no load would (a uid
+    the API does not list, so the next merge keeps it)."""
+    with duckdb.connect(str(duckdb_path)) as con:
+        con.execute(
+            f"INSERT INTO analytics.{table} (uid, workflow_uid, status, total_row_count, "
+            "_dlt_load_id, _dlt_id) VALUES (?, ?, ?, ?, 'seed', ?)",
+            [uid, workflow_uid, status, count, f"seed-{uid}"],
+        )
+
+
 def count(duckdb_path: Path, table: str, where: str = "", *params) -> int:
     sql = f"SELECT count(*) FROM analytics.{table}" + (f" WHERE {where}" if where else "")
     return fetch(duckdb_path, sql, *params)[0][0]

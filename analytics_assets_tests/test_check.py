@@ -4,24 +4,19 @@ Seeded rows use uids the API does not list, so the merge of the next run keeps t
 keeps jobs that aged out of the API's two-month window) and the run's check must see them.
 """
 
-import duckdb
 from dagster import AssetKey
 
-from analytics_assets_tests.support import evaluations, fetch, load_everything, run_partition
-
-SEED_COLUMNS = "(uid, workflow_uid, status, total_row_count, _dlt_load_id, _dlt_id)"
+from analytics_assets_tests.support import (
+    evaluations,
+    fetch,
+    load_everything,
+    run_partition,
+    seed_job,
+)
 
 
 def _partition_with_successful_jobs(sim_data) -> str:
     return next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
-
-
-def _seed(duckdb_path, table: str, uid: str, workflow_uid: str, status, count) -> None:
-    with duckdb.connect(str(duckdb_path)) as con:
-        con.execute(
-            f"INSERT INTO analytics.{table} {SEED_COLUMNS} VALUES (?, ?, ?, ?, 'seed', ?)",
-            [uid, workflow_uid, status, count, f"seed-{uid}"],
-        )
 
 
 def _run_and_evaluate(defs, instance, uid):
@@ -47,8 +42,8 @@ def test_check_fails_naming_rows_that_violate_the_filter(
 ):
     load_everything(defs, instance)
     uid = _partition_with_successful_jobs(sim_data)
-    _seed(duckdb_path, "successful_jobs", "bad-warning", uid, "warning", 3)
-    _seed(duckdb_path, "successful_jobs", "bad-null-count", uid, "finished", None)
+    seed_job(duckdb_path, "successful_jobs", "bad-warning", uid, "warning", 3)
+    seed_job(duckdb_path, "successful_jobs", "bad-null-count", uid, "finished", None)
     _, evaluation = _run_and_evaluate(defs, instance, uid)
     assert not evaluation.passed
     assert evaluation.metadata["violating_uids"].value == ["bad-null-count", "bad-warning"]
@@ -64,7 +59,7 @@ def test_check_fails_when_a_successful_job_is_missing(
 ):
     load_everything(defs, instance)
     uid = _partition_with_successful_jobs(sim_data)
-    _seed(duckdb_path, "jobs", "old-finished-job", uid, "finished", 7)
+    seed_job(duckdb_path, "jobs", "old-finished-job", uid, "finished", 7)
     _, evaluation = _run_and_evaluate(defs, instance, uid)
     assert not evaluation.passed
     assert evaluation.metadata["missing_uids"].value == ["old-finished-job"]
@@ -77,7 +72,7 @@ def test_check_fails_when_a_successful_job_is_missing(
 def test_check_is_scoped_to_the_run_partition(defs, instance, simulator, sim_data, duckdb_path):
     load_everything(defs, instance)
     bad, good = [w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"])][:2]
-    _seed(duckdb_path, "successful_jobs", "bad-elsewhere", bad, "stopped", 1)
+    seed_job(duckdb_path, "successful_jobs", "bad-elsewhere", bad, "stopped", 1)
     result, evaluation = _run_and_evaluate(defs, instance, good)
     assert result.success and evaluation.passed
 
@@ -87,7 +82,7 @@ def test_a_failing_check_blocks_job_results_in_the_same_run(
 ):
     load_everything(defs, instance)
     uid = _partition_with_successful_jobs(sim_data)
-    _seed(duckdb_path, "successful_jobs", "bad-running", uid, "running", None)
+    seed_job(duckdb_path, "successful_jobs", "bad-running", uid, "running", None)
     simulator.reset_requests()
     result, evaluation = _run_and_evaluate(defs, instance, uid)
     assert not result.success and not evaluation.passed

@@ -2,7 +2,6 @@
 partition a range run covered, the columns and figures on a run that loaded nothing, the
 workflow's name beside its uid, one copy of the data, no noise in the metadata."""
 
-import duckdb
 from dagster import AssetCheckKey, AssetKey, TableSchema, build_sensor_context
 
 from analytics_assets_tests.support import (
@@ -11,6 +10,7 @@ from analytics_assets_tests.support import (
     load_everything,
     run_partition,
     run_partition_range,
+    seed_job,
 )
 
 SIM_WORKFLOWS = 4
@@ -41,12 +41,7 @@ def test_a_range_run_records_the_check_on_each_partition_and_fails_only_the_bad_
     uids = load_everything(defs, instance)
     names = {w["uid"]: w["name"] for w in sim_data.workflows}
     bad = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
-    with duckdb.connect(str(duckdb_path)) as con:
-        con.execute(
-            "INSERT INTO analytics.successful_jobs (uid, workflow_uid, status, total_row_count,"
-            " _dlt_load_id, _dlt_id) VALUES ('seeded-bad', ?, 'warning', 2, 'seed', 'seed')",
-            [bad],
-        )
+    seed_job(duckdb_path, "successful_jobs", "seeded-bad", bad, "warning", 2)
 
     result = run_partition_range(defs, instance, uids[0], uids[-1], raise_on_error=False)
 

@@ -16,7 +16,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
@@ -28,6 +27,7 @@ from analytics_assets_tests.support import (
     make_defs,
     resource_for,
     run_partition_range,
+    seed_job,
 )
 
 pytestmark = pytest.mark.browser
@@ -331,12 +331,7 @@ def test_ui_after_range_runs_shows_the_check_per_partition_and_columns_after_no_
             shot(page, f"13_{table}_columns_after_no_change_refresh")
 
         bad = next(w["uid"] for w in sim_data.workflows if sim_data.successful_jobs(w["uid"]))
-        with duckdb.connect(str(duckdb_path)) as con:
-            con.execute(
-                "INSERT INTO analytics.successful_jobs (uid, workflow_uid, status, "
-                "total_row_count, _dlt_load_id, _dlt_id) VALUES ('bad', ?, 'warning', 2, 's', 's')",
-                [bad],
-            )
+        seed_job(duckdb_path, "successful_jobs", "bad", bad, "warning", 2)
         with DagsterInstance.from_config(ui_env["DAGSTER_HOME"]) as instance:
             run_partition_range(defs, instance, uids[0], uids[-1], raise_on_error=False)
         _check_partitions_tab(page, dagster_dev.url)
