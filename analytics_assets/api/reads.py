@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +24,7 @@ from analytics_assets.api.paging import iter_result_pages
 from analytics_assets.api.progress import Progress
 from analytics_assets.api.result_batches import BATCH_ROWS, Batch, JobRows
 from analytics_assets.api.results import StagedRows
-from analytics_assets.api.scheduler import End, longest_first, pages_as_they_arrive
+from analytics_assets.api.scheduler import End, PageFetch, longest_first
 from analytics_assets.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class ApiReader:
         # job_results' column types in the warehouse: values retyping one go to a variant column.
         self.column_types = column_types or {}
         self.fingerprints: dict[str, str] = {}
+        # Called with each workflow's whole job listing (a fetch of results ahead listens).
+        self.on_listed: Callable[[str, list[dict[str, Any]]], None] | None = None
+        # Result pages a previous step started fetching for this one (`ResultFetch`).
+        self.fetched_ahead: ResultFetch | None = None
 
     @property
     def client(self) -> AnalyticsApiClient:
@@ -69,6 +74,8 @@ class ApiReader:
     def workflow_listed(self, workflow_uid: str, jobs: list[dict[str, Any]]) -> None:
         """Note one workflow's job listing: its fingerprint, and a line of progress."""
         self.fingerprints[workflow_uid] = jobs_fingerprint(jobs)
+        if self.on_listed is not None:
+            self.on_listed(workflow_uid, jobs)
         if self.progress:
             self.progress.workflow_listed(len(jobs))
 
@@ -98,24 +105,66 @@ def fetch_jobs(api: AnalyticsApiClient, workflow_uid: str, log: Any) -> list[dic
     return [with_version(normalize_job(job, workflow_uid)) for job in unwrap_list(body, path)]
 
 
-def _job_pages(
-    api: AnalyticsApiClient, jobs: Iterable[dict[str, Any]], log: Any, arrow: bool = False
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | ArrowPage | End]]:
-    """(job, page) for every page of every job as pages arrive, then (job, END) once a job is
-    done: fetched ahead of the caller, longest jobs first.
+class ResultFetch:
+    """Result pages of jobs, fetched ahead of the caller, longest jobs first, as pages arrive.
 
     Up to `fetch_concurrency` jobs are fetched at once, as many as the client finds the plan
     and the round trip call for; each job's pages stay in order (the cursor of one page names
-    the next), pages of different jobs interleave.
+    the next), pages of different jobs interleave. Jobs can be added until the fetch is read
+    (`pages`), so it can start before the caller knows every job it wants.
     """
-    ordered = longest_first(list(jobs))
-    parse = ArrowPages() if arrow else False  # one schema hint for all the jobs' pages
-    streams = [(job, functools.partial(_pages_of_job, api, job, log, parse)) for job in ordered]
-    return pages_as_they_arrive(streams, api.settings.fetch_concurrency, running=api.fetch_workers)
+
+    def __init__(
+        self,
+        api: AnalyticsApiClient,
+        *,
+        arrow: bool = True,
+        buffered: int | None = None,
+        unclaimed_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = api
+        self._parse = ArrowPages() if arrow else False  # one schema hint for all jobs' pages
+        self._fetch: PageFetch[dict[str, Any], Any] = PageFetch(
+            (),
+            api.settings.fetch_concurrency,
+            running=api.fetch_workers,
+            buffered=buffered,
+            unclaimed_seconds=unclaimed_seconds,
+            monotonic=monotonic,
+        )
+
+    def add(self, jobs: Iterable[dict[str, Any]]) -> None:
+        """Fetch these jobs too, after those already queued (the longest of them first)."""
+        pages = functools.partial(_pages_of_job, self.client, arrow=self._parse)
+        self._fetch.add([(job, functools.partial(pages, job)) for job in longest_first(list(jobs))])
+
+    def cancel(self) -> None:
+        self._fetch.cancel()
+
+    def pages(
+        self, jobs: Iterable[dict[str, Any]]
+    ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]] | ArrowPage | End]]:
+        """(job, page) for every page of `jobs` as pages arrive, then (job, END) once a job is
+        done. Jobs fetched ahead and not in `jobs` are dropped (their pages skipped), jobs in
+        `jobs` not fetched yet are added."""
+        wanted = {str(job["uid"]): job for job in jobs}
+        self._fetch.retain(lambda job: str(job["uid"]) in wanted)
+        queued = {str(job["uid"]) for job in self._fetch.keys}
+        self.add(job for uid, job in wanted.items() if uid not in queued)
+        self._fetch.close()
+        for job, page in self._fetch.pages():
+            uid = str(job["uid"])
+            if uid in wanted:
+                yield wanted[uid], page
+
+    def claim(self) -> bool:
+        """Whether this fetch can still be read whole (see `PageFetch.claim`)."""
+        return self._fetch.claim()
 
 
 def _pages_of_job(
-    api: AnalyticsApiClient, job: dict[str, Any], log: Any, arrow: bool | ArrowPages = False
+    api: AnalyticsApiClient, job: dict[str, Any], arrow: bool | ArrowPages = False
 ) -> Iterator[list[dict[str, Any]] | ArrowPage]:
     """Every page of one job, in order (`arrow`: as Arrow where it reads exactly).
 
@@ -128,7 +177,7 @@ def _pages_of_job(
     except AnalyticsApiError as exc:
         if exc.status != 404:
             raise
-        log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
+        api.log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
         return
     if first is not None:
         yield first
@@ -146,13 +195,18 @@ def iter_job_results(
     different jobs come in the order they arrive. A job `staged` has seen is skipped, and so
     is a row whose API-sent id it has seen.
     """
-    api, log, progress, arrow = reader.client, reader.log, reader.progress, reader.arrow
+    log, progress, arrow = reader.log, reader.progress, reader.arrow
     staged = staged if staged is not None else StagedRows()
     repeated = staged.repeated
     open_jobs: dict[str, JobRows] = {}  # jobs with pages still to come: memory per job
     batch = Batch(arrow, reader.column_types)
     fresh_jobs = [job for job in jobs if staged.first_time(str(job["uid"]))]
-    for job, page in _job_pages(api, fresh_jobs, log, arrow):
+    fetch = reader.fetched_ahead
+    if fetch is None or not fetch.claim():
+        if fetch is not None:
+            log.info("the results fetched ahead were stopped before this step; fetching again")
+        fetch = ResultFetch(reader.client, arrow=arrow)
+    for job, page in fetch.pages(fresh_jobs):
         uid = str(job["uid"])
         if isinstance(page, End):
             open_jobs.pop(uid, None)

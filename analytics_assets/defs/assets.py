@@ -23,8 +23,9 @@ from dlt.extract.source import DltSource
 from pydantic import Field
 
 from analytics_assets import constants as c
-from analytics_assets.api.job_rows import StoredJobs
+from analytics_assets.api.job_rows import JobRef, StoredJobs
 from analytics_assets.api.source import analytics_source, job_results_source
+from analytics_assets.defs.ahead import Ahead, results_follow_in_process
 from analytics_assets.defs.attention import (
     attention_specs,
     check_failed_jobs,
@@ -42,7 +43,8 @@ from analytics_assets.defs.declared import (
 from analytics_assets.defs.run import AssetRun
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.pipelines import make_pipeline
-from analytics_assets.warehouse.queries import results_plan, stored_jobs
+from analytics_assets.warehouse.queries import loaded_result_jobs, results_plan, stored_jobs
+from analytics_assets.warehouse.reader import WarehouseReader
 
 # A backfill of many workflows is one run and one dlt load, not a run per partition: a
 # Dagster run and a dlt load each cost seconds, the rows of a small workflow milliseconds.
@@ -93,6 +95,29 @@ def _rows_loaded(source: DltSource, resource: str) -> list[dict]:
     return rows
 
 
+def _held(
+    warehouse: WarehouseReader, uids: list[str], full_refresh: bool, results_follow: bool
+) -> tuple[StoredJobs, set[str] | None]:
+    """The job versions the warehouse holds (none with `full_refresh`), and the jobs whose
+    results it holds when this run's results follow (for the fetch ahead), else None."""
+    held = StoredJobs() if full_refresh else stored_jobs(warehouse, uids)
+    return held, loaded_result_jobs(warehouse, uids) if results_follow else None
+
+
+def _results_plan(
+    run: AssetRun, full_refresh: bool, ahead: Ahead | None
+) -> tuple[list[JobRef], set[str], list[JobRef]]:
+    """The run's successful jobs (as checked in the warehouse), those whose results are
+    loaded, and those to fetch (all with `full_refresh`)."""
+    successful, loaded = run.query_warehouse(lambda warehouse: results_plan(warehouse, run.uids))
+    pending = [job for job in successful if full_refresh or job[0] not in loaded]
+    run.context.log.info(
+        f"{run.scope}: {len(successful)} successful job(s), {len(pending)} to fetch"
+        + (f" ({ahead.offered} started ahead)" if ahead and ahead.offered else "")
+    )
+    return successful, loaded, pending
+
+
 def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
     """The three multi-assets of one instance."""
     names = wiring.names
@@ -140,12 +165,13 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
         is set in the run config.
         """
         with AssetRun(context, wiring) as run:
-            held = (
-                StoredJobs()
-                if config.full_refresh
-                else run.query_warehouse(lambda warehouse: stored_jobs(warehouse, run.uids))
+            ahead = results_follow_in_process(context, names)
+            held, loaded = run.query_warehouse(
+                lambda warehouse: _held(warehouse, run.uids, config.full_refresh, ahead)
             )
             reader = run.api_reader(workflows_total=len(run.uids))
+            if loaded is not None:
+                run.fetch_results_ahead(reader, loaded)
             source = analytics_source(workflow_uids=run.uids, reader=reader, stored_jobs=held)
             yield from run.load(source.with_resources(*workflow_jobs))
             yield from check_failed_jobs(run)
@@ -161,13 +187,8 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
         `full_refresh` is set in the run config.
         """
         with AssetRun(context, wiring) as run:
-            successful, loaded = run.query_warehouse(
-                lambda warehouse: results_plan(warehouse, run.uids)
-            )
-            pending = [j for j in successful if config.full_refresh or j[0] not in loaded]
-            context.log.info(
-                f"{run.scope}: {len(successful)} successful job(s), {len(pending)} to fetch"
-            )
+            ahead = run.adopt_results_fetched_ahead()
+            successful, loaded, pending = _results_plan(run, config.full_refresh, ahead)
             before = columns_before(run)
             if not pending:
                 yield run.nothing_to_load(c.JOB_RESULTS)

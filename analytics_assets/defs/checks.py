@@ -61,6 +61,8 @@ def build_check(wiring: Wiring) -> AssetChecksDefinition:
             )
             yield Output(None)
             failed = sorted(set(found.violating) | set(found.missing))
+            if failed and wiring.ahead.cancel(context.run.run_id):
+                context.log.info("cancelled the results this run was fetching ahead")
             context.log.info(
                 f"{names.check}: {len(partitions) - len(failed)} of {len(partitions)} "
                 f"partition(s) passed"

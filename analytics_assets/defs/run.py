@@ -24,6 +24,7 @@ from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.progress import Progress
 from analytics_assets.api.reads import ApiReader
+from analytics_assets.defs.ahead import Ahead
 from analytics_assets.defs.metadata import (
     DROPPED_LOAD_INFO,
     FINGERPRINT_METADATA,
@@ -64,12 +65,17 @@ class AssetRun:
         self._client: AnalyticsApiClient | None = None
         self._stack = ExitStack()
         self._started = time.monotonic()
+        self._ahead: Ahead | None = None  # started here (jobs step) or adopted (results step)
 
     def __enter__(self) -> AssetRun:
         self._stack.enter_context(secrets_kept(self.settings))
         return self
 
     def __exit__(self, *exc: Any) -> bool | None:
+        if self._ahead is not None and self._ahead.client is self._client:
+            self._ahead.fetch.cancel()  # adopted here: read, or this step failed
+        elif self._ahead is not None and exc[0] is not None:
+            self.wiring.ahead.cancel(self.context.run.run_id)  # started here: nobody will read it
         if self._client is not None:
             self._client.close()
         return self._stack.__exit__(*exc)
@@ -93,7 +99,29 @@ class AssetRun:
         """How this step's source reads the API, with a progress log of these totals."""
         self.progress = Progress(self.context.log, workflows_total, jobs_total)
         self._api_reader = ApiReader(client=self.client, progress=self.progress)
+        if self._ahead is not None and self._ahead.client is self._client:
+            self._api_reader.fetched_ahead = self._ahead.fetch
         return self._api_reader
+
+    def fetch_results_ahead(self, reader: ApiReader, loaded: set[str]) -> None:
+        """Start fetching the results of the successful jobs `reader` lists, except `loaded`,
+        for this run's results step (defs/ahead.py); with its own client, which outlives
+        this step."""
+        client = self.wiring.client(self.settings, self.context.log)
+        self._ahead = self.wiring.ahead.start(self.context.run.run_id, client, loaded)
+        reader.on_listed = self._ahead.listed
+
+    def adopt_results_fetched_ahead(self) -> Ahead | None:
+        """This run's results fetched ahead, if any: their client becomes this step's (its
+        request counts are this step's metadata). Call before anything uses `client`."""
+        ahead = self.wiring.ahead.take(self.context.run.run_id)
+        if ahead is None:
+            return None
+        if self._client is not None:
+            self._client.close()
+        ahead.client.log = self.context.log
+        self._client, self._ahead = ahead.client, ahead
+        return ahead
 
     def query_warehouse(self, ask: Callable[[WarehouseReader], T]) -> T:
         """Read the warehouse (under the writer lock: DuckDB takes one process at a time)."""

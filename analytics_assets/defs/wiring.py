@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import DynamicPartitionsDefinition
 
 from analytics_assets.api.budget import Clock
 from analytics_assets.api.client import AnalyticsApiClient
+from analytics_assets.defs.ahead import FetchesAhead
 from analytics_assets.defs.names import Names
 from analytics_assets.defs.translator import AnalyticsDltTranslator, Presentation
 from analytics_assets.settings import ApiSettings
@@ -21,6 +22,8 @@ class Wiring:
     translator: AnalyticsDltTranslator
     partitions_def: DynamicPartitionsDefinition
     clock: Clock | None = None  # tests inject a fake one: waits are asserted, not waited
+    # Result pages a run's jobs step started fetching for its results step (defs/ahead.py).
+    ahead: FetchesAhead = field(default_factory=FetchesAhead, compare=False)
 
     @classmethod
     def build(

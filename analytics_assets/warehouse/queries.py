@@ -29,11 +29,17 @@ def results_plan(
         "ORDER BY workflow_uid, uid"
     )
     jobs: list[JobRef] = [(row[0], row[1], row[2]) for row in warehouse.rows(sql, *workflow_uids)]
+    return jobs, loaded_result_jobs(warehouse, workflow_uids)
+
+
+def loaded_result_jobs(warehouse: WarehouseReader, workflow_uids: list[str]) -> set[str]:
+    """The uids of these workflows' jobs whose results `job_results` holds (all of them: see
+    `results_plan`)."""
     results = warehouse.table(c.JOB_RESULTS)
     if results is None:
-        return jobs, set()
-    sql = f"SELECT DISTINCT job_uid FROM {results} WHERE {where}"
-    return jobs, {row[0] for row in warehouse.rows(sql, *workflow_uids)}
+        return set()
+    sql = f"SELECT DISTINCT job_uid FROM {results} WHERE {in_clause(workflow_uids)}"
+    return {row[0] for row in warehouse.rows(sql, *workflow_uids)}
 
 
 def stored_jobs(warehouse: WarehouseReader, workflow_uids: list[str]) -> StoredJobs:
