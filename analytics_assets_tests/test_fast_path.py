@@ -6,7 +6,7 @@ import pytest
 from analytics_assets.api.reads import ApiReader
 from analytics_assets.api.source import analytics_source
 from analytics_assets.settings import ApiSettings
-from analytics_assets_tests.support import API_KEY, fetch
+from analytics_assets_tests.support import API_KEY, assert_full_load, fetch, load_everything
 
 BOOKKEEPING = {"_dlt_load_id", "_dlt_id"}
 
@@ -48,6 +48,23 @@ def test_arrow_pages_equal_dict_rows(simulator, sim_data, tmp_path, envelope):
         len(sim_data.results[j["uid"]]) for j in sim_data.all_jobs() if j["uid"] in sim_data.results
     )
     assert len(rows) == expected
+    for db in (fast, slow):  # dlt's row id is the row's own id, on either path
+        assert fetch(db, ROW_IDS_NOT_RESULT_IDS) == [(0,)]
+
+
+ROW_IDS_NOT_RESULT_IDS = (
+    "SELECT count(*) FROM analytics.job_results WHERE _dlt_id IS DISTINCT FROM job_result_id"
+)
+
+
+def test_the_products_result_rows_carry_their_id_and_load_id(
+    defs, instance, simulator, sim_data, duckdb_path
+):
+    load_everything(defs, instance)
+    assert fetch(duckdb_path, ROW_IDS_NOT_RESULT_IDS) == [(0,)]
+    loads = "SELECT count(*) FROM analytics.job_results WHERE _dlt_load_id IS NULL"
+    assert fetch(duckdb_path, loads) == [(0,)]
+    assert_full_load(duckdb_path, sim_data)
 
 
 def test_flat_pages_take_the_arrow_path_and_nested_ones_fall_back():

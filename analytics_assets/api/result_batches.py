@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from analytics_assets.api.arrow_bodies import TIMESTAMP, ArrowPage
 from analytics_assets.api.arrow_pages import REQUIRED, page_table, with_variants
+from analytics_assets.api.job_rows import ROW_ID
 from analytics_assets.api.results import ResultRowIdentity, StagedRows, result_record, utc_now_iso
 
 # dlt has a fixed cost per extracted item (it infers each Arrow table's schema): small pages
@@ -96,10 +97,27 @@ class Batch:
             yield from map(self._typed, _concatenated(self.tables))
         self.records, self.tables, self.rows = [], [], 0
 
-    def _typed(self, item: Any) -> Any:
+    def _typed(self, item: list[dict[str, Any]] | pa.Table) -> list[dict[str, Any]] | pa.Table:
         if isinstance(item, pa.Table) and self.column_types:
-            return with_variants(item, self.column_types)
+            item = with_variants(item, self.column_types)
+        return with_row_ids(item)
+
+
+def with_row_ids(item: list[dict[str, Any]] | pa.Table) -> list[dict[str, Any]] | pa.Table:
+    """The rows with dlt's row id (`_dlt_id`): their `job_result_id`, unique in the table.
+
+    dlt would otherwise draw a random id per row, and for Arrow rows rewrite every file it
+    extracted in its normalize step to add the column; given here, a file whose columns match
+    the table's is loaded as extracted, and a row keeps its id when it is loaded again.
+    """
+    if isinstance(item, list):
+        for row in item:
+            row[ROW_ID] = row["job_result_id"]
         return item
+    if ROW_ID in item.column_names:
+        return item
+    ids = item.column("job_result_id")
+    return item.append_column(pa.field(ROW_ID, ids.type, nullable=False), ids)
 
 
 def _concatenated(tables: list[pa.Table]) -> list[pa.Table]:

@@ -108,8 +108,16 @@ class AssetRun:
         for this run's results step (defs/ahead.py); with its own client, which outlives
         this step."""
         client = self.wiring.client(self.settings, self.context.log)
-        self._ahead = self.wiring.ahead.start(self.context.run.run_id, client, loaded)
-        reader.on_listed = self._ahead.listed
+        ahead = self._ahead = self.wiring.ahead.start(self.context.run.run_id, client, loaded)
+
+        def listed(workflow_uid: str, jobs: list[dict[str, Any]]) -> None:
+            # The listing's round trip: the fetch keeps enough requests in flight from its
+            # first one, instead of two until its own first answer.
+            if client.latency is None:
+                client.latency = reader.client.latency
+            ahead.listed(workflow_uid, jobs)
+
+        reader.on_listed = listed
 
     def adopt_results_fetched_ahead(self) -> Ahead | None:
         """This run's results fetched ahead, if any: their client becomes this step's (its

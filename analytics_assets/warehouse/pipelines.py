@@ -104,9 +104,9 @@ def _scope_dlt_config(pipeline_name: str) -> None:
     """What our pipelines ask of dlt, set under the pipeline's name (dlt looks a setting up
     under `<pipeline_name>.` first): another pipeline of the same process keeps dlt's defaults.
     """
-    # Arrow pages get dlt's row and load ids too, so every row is shaped like a dict row.
-    for option in ("add_dlt_id", "add_dlt_load_id"):
-        dlt.config[f"{pipeline_name}.normalize.parquet_normalizer.{option}"] = True
+    # Arrow pages get dlt's load id too, so every row is shaped like a dict row; their row id
+    # (`_dlt_id`) they bring themselves (see `result_batches.with_row_ids`).
+    dlt.config[f"{pipeline_name}.normalize.parquet_normalizer.add_dlt_load_id"] = True
     # A merge stages its rows in `<dataset>_staging`; emptied after the load, the warehouse
     # holds one copy of the data, and nobody queries a stale half of it by mistake.
     dlt.config[f"{pipeline_name}.load.truncate_staging_dataset"] = True
