@@ -39,11 +39,11 @@ def _budget(configured: float | None = None) -> tuple[RateBudget, FakeClock]:
 def test_configured_rate_spaces_every_request_by_its_interval():
     budget, clock = _budget(4.0)
     waits = [budget.acquire() for _ in range(5)]
-    # One request per 250 ms widened by 2% (pyrate-limiter adds a millisecond): never above
-    # the plan, even when jitter brings a request in early.
+    # One request per 250 ms widened by 2%, exactly (pyrate-limiter's extra millisecond is
+    # taken off the interval): never above the plan, even when jitter brings one in early.
     assert waits[0] == 0.0
-    assert waits[1:] == pytest.approx([0.256] * 4, abs=1e-9)
-    assert clock.sleeps == pytest.approx([0.256] * 4, abs=1e-9)
+    assert waits[1:] == pytest.approx([0.255] * 4, abs=1e-9)
+    assert clock.sleeps == pytest.approx([0.255] * 4, abs=1e-9)
 
 
 def test_without_a_limit_nothing_waits():
@@ -57,9 +57,9 @@ def test_a_429_teaches_the_advertised_rate_and_pauses_for_retry_after():
     learned = budget.rate_limited(ADVERTISED, default_pause=2.0, max_pause=60.0)
     assert (learned.rate, learned.source, learned.retry_in) == (2.0, "X-RateLimit-Limit: 2", 1.0)
     assert budget.rate() == 2.0
-    # The pause first, then one request per 510 ms.
+    # The pause first, then one request per 510 ms (500 ms widened by 2%).
     waits = [budget.acquire() for _ in range(3)]
-    assert waits == pytest.approx([1.0, 0.511, 0.511], abs=1e-9)
+    assert waits == pytest.approx([1.0, 0.510, 0.510], abs=1e-9)
 
 
 def test_429s_of_one_burst_lower_nothing_but_a_429_while_paced_lowers_the_rate():

@@ -66,14 +66,21 @@ class SystemClock:
             time.sleep(seconds)
 
 
-# Requests are spaced a little wider than 1/rate: network jitter brings some in early, and a
-# plan of 1 request/s holds a single token, so one arriving early is refused.
+# Requests are spaced a little wider than 1/rate on average: network jitter brings some in
+# early, and a plan of 1 request/s holds a single token, so one arriving early is refused.
 PACING_MARGIN = 1.02
 
 
 def pacing_rate(requests_per_second: float) -> Rate:
-    """One request per interval, rounded up and widened so we never exceed the plan."""
-    return Rate(1, max(1, math.ceil(1000 * PACING_MARGIN / requests_per_second)))
+    """One request per interval: on average 1/rate widened by the margin, never under 1/rate.
+
+    pyrate-limiter admits the next request once more than the interval has passed in whole
+    milliseconds, which spaces requests by the interval plus about 1.4 ms on average (and
+    never less than the interval): the interval is one millisecond shorter than the margin's.
+    """
+    plan = math.ceil(1000 / requests_per_second)
+    widened = math.ceil(1000 * PACING_MARGIN / requests_per_second) - 1
+    return Rate(1, max(1, plan, widened))
 
 
 @dataclass(frozen=True)
