@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from dagster import AssetKey, DagsterEventType
 
+from analytics_assets.api.admission import AdmissionOrder
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.reads import ApiReader, ResultFetch, iter_job_results
 from analytics_assets.api.scheduler import END, PageFetch
@@ -234,3 +235,61 @@ def test_an_open_fetch_cannot_be_read():
     with pytest.raises(RuntimeError, match=r"close\(\) it first"):
         next(fetch.pages())
     fetch.cancel()
+
+
+# ----------------------------------------------------------------- who asks the budget next
+def test_the_most_urgent_waiting_thread_takes_the_next_turn_ties_in_arrival_order():
+    order = AdmissionOrder()
+    entered: list[str] = []
+
+    def ask(name: str, urgency: float) -> None:
+        with order.urgency(urgency), order.turn():
+            entered.append(name)
+
+    threads = []
+    with order.turn():  # held: every other thread queues
+        for name, urgency in [("low", 5), ("high", 50), ("middle", 20), ("high, later", 50)]:
+            thread = threading.Thread(target=ask, args=(name, urgency))
+            thread.start()
+            threads.append(thread)
+            deadline = time.monotonic() + 5
+            while order.waiting() < len(threads) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        assert order.waiting() == 4 and entered == []
+    for thread in threads:
+        thread.join(5)
+    assert entered == ["high", "high, later", "middle", "low"]
+    assert order.current() == 0.0  # the urgency was the threads' own
+
+
+class RecordingClient(AnalyticsApiClient):
+    """Notes the urgency each request was asked with (nothing else changes)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: list[tuple[str, float]] = []
+
+    def get_json(self, path_or_url, params=None, **kwargs):
+        self.asked.append((path_or_url, self.admission.current()))
+        return super().get_json(path_or_url, params, **kwargs)
+
+
+def test_a_result_request_is_as_urgent_as_its_jobs_rows_still_to_fetch(simulator, sim_data):
+    uid = busiest(sim_data)
+    settings = resolve_settings(
+        base_url=simulator.base_url, api_key=API_KEY, destination="duckdb", fetch_concurrency=1
+    )
+    client = RecordingClient(settings, clock=FakeClock())
+    jobs = _jobs(sim_data, uid)
+    fetch = ResultFetch(client, arrow=False)
+    assert sum(1 for _, page in fetch.pages(jobs) if page is not END) == _pages(sim_data, uid)
+    by_job: dict[str, list[float]] = {}
+    for path, urgency in client.asked:
+        by_job.setdefault(path.split("/")[3], []).append(urgency)
+    for job in jobs:
+        total = job["total_row_count"]
+        assert by_job[job["uid"]] == [
+            total - PAGE_SIZE * n
+            for n in range(math.ceil(len(sim_data.results[job["uid"]]) / PAGE_SIZE))
+        ]
+    client.close()

@@ -20,6 +20,7 @@ import requests
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from requests.adapters import HTTPAdapter
 
+from analytics_assets.api.admission import AdmissionOrder
 from analytics_assets.api.bodies import error_detail, is_unreachable, loads_json
 from analytics_assets.api.budget import Clock, RateBudget, SystemClock, retry_after_seconds
 from analytics_assets.api.budget_stores import open_store
@@ -88,6 +89,9 @@ class AnalyticsApiClient:
             open_store(settings, self.clock), settings.rate_limit, self.clock
         )
         self._quota_budget: RateBudget | None = None  # opened on the first quota request
+        # Which of this client's threads asks the budget next (result pages: the job with the
+        # most rows still to fetch).
+        self.admission = AdmissionOrder()
         self.latency: float | None = None  # moving average of round trips, seconds
         # Monotonic time past which no request may start (a sensor tick's budget).
         self.deadline: float | None = None
@@ -169,8 +173,9 @@ class AnalyticsApiClient:
         limited_since: float | None = None
         budgets = self._budgets(endpoint)
         while True:
-            for budget in budgets:
-                self.stats.count_budget_wait(budget.acquire(self.deadline))
+            with self.admission.turn():  # this client's most urgent waiting thread first
+                for budget in budgets:
+                    self.stats.count_budget_wait(budget.acquire(self.deadline))
             response, body, failure = self._send(url, params, endpoint)
             status = None if response is None else response.status_code
             if response is not None and status == 429:

@@ -169,19 +169,24 @@ def _pages_of_job(
     """Every page of one job, in order (`arrow`: as Arrow where it reads exactly).
 
     A job whose first page is a 404 (deleted upstream) is skipped with a warning; a 404
-    after some pages were read fails the run, so no job is ever loaded half.
+    after some pages were read fails the run, so no job is ever loaded half. Each request's
+    urgency is the job's rows still to fetch (see `admission.py`).
     """
     pages = iter_result_pages(api, str(job["uid"]), arrow=arrow)
+    left = job.get("total_row_count") or 0
     try:
-        first = next(pages, None)
+        with api.admission.urgency(left):
+            page = next(pages, None)
     except AnalyticsApiError as exc:
         if exc.status != 404:
             raise
         api.log.warning(f"job {job['uid']!r} is gone upstream (404 on its results); keeping rows")
         return
-    if first is not None:
-        yield first
-        yield from pages
+    while page is not None:
+        yield page
+        left -= len(page)
+        with api.admission.urgency(left):
+            page = next(pages, None)
 
 
 def iter_job_results(
