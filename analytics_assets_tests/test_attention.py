@@ -359,7 +359,7 @@ def test_a_workspace_endpoint_that_stays_429_loads_no_row_and_fails_nothing(
     )
     # Each 429's Retry-After (12 s), and between them the endpoint's own budget pacing at the
     # rate it learned (lowered 20% per further 429), until the 30 s timeout: 4 requests.
-    assert clock.sleeps == [12.0, 12.0, 3.302, 12.0, 7.127]
+    assert clock.sleeps == [12.0, 12.0, 3.301, 12.0, 7.126]
     assert simulator.request_count("/v3/workspace") == 2 + 4
     assert open_store(defs_settings, clock).read().rate is None  # the key's budget: untaught
 

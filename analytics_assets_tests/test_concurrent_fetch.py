@@ -173,9 +173,10 @@ def test_the_longest_jobs_start_first_unknown_counts_last():
         {"uid": "short", "total_row_count": 10},
         {"uid": "unknown", "total_row_count": None},
         {"uid": "long", "total_row_count": 900},
-        {"uid": "middle", "total_row_count": 50},
         {"uid": "middle-too", "total_row_count": 50},
+        {"uid": "middle", "total_row_count": 50},
     ]
+    # Ties by uid: the same order from the API's listing (fetched ahead) or the warehouse.
     assert [j["uid"] for j in longest_first(jobs)] == [
         "long", "middle", "middle-too", "short", "unknown",
     ]  # fmt: skip

@@ -41,9 +41,9 @@ END = End()
 
 
 def longest_first(jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The jobs by `total_row_count`, largest first (unknown counts last); ties keep their
-    order."""
-    return sorted(jobs, key=lambda job: -(job.get("total_row_count") or 0))
+    """The jobs by `total_row_count`, largest first (unknown counts last); ties by uid, so the
+    order is the same whether the jobs come from the API's listing or from the warehouse."""
+    return sorted(jobs, key=lambda job: (-(job.get("total_row_count") or 0), str(job["uid"])))
 
 
 @dataclass
