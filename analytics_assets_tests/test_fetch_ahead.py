@@ -12,7 +12,7 @@ from dagster import AssetKey, DagsterEventType
 from analytics_assets.api.admission import AdmissionOrder
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.reads import ApiReader, ResultFetch, iter_job_results
-from analytics_assets.api.scheduler import END, PageFetch
+from analytics_assets.api.scheduler import END, End, PageFetch
 from analytics_assets.defs.ahead import AHEAD_BUFFERED_PAGES
 from analytics_assets.settings import resolve_settings
 from analytics_assets_tests.fakes import FakeClock
@@ -174,7 +174,7 @@ def test_a_fetch_reads_the_jobs_wanted_at_the_end_not_those_started_with(simulat
     pages: dict[str, int] = {}
     for job, page in fetch.pages(wanted):
         assert job in wanted
-        pages[job["uid"]] = pages.get(job["uid"], 0) + (0 if page is END else len(page))
+        pages[job["uid"]] = pages.get(job["uid"], 0) + (0 if isinstance(page, End) else len(page))
     assert pages == {j["uid"]: len(sim_data.results[j["uid"]]) for j in wanted}
     client.close()
 
