@@ -13,7 +13,7 @@ from analytics_assets.api.admission import AdmissionOrder
 from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.reads import ApiReader, ResultFetch, iter_job_results
 from analytics_assets.api.scheduler import END, End, PageFetch
-from analytics_assets.defs.ahead import AHEAD_BUFFERED_PAGES
+from analytics_assets.defs.ahead import AHEAD_BUFFERED_PAGES, FetchesAhead
 from analytics_assets.settings import resolve_settings
 from analytics_assets_tests.fakes import FakeClock
 from analytics_assets_tests.support import (
@@ -100,16 +100,20 @@ def test_results_are_fetched_while_the_jobs_load_and_are_checked(
     assert any(started in m for m in messages), messages
 
 
-def test_a_failing_check_cancels_the_fetch_ahead_and_loads_no_result(
-    defs, instance, simulator, sim_data, duckdb_path
+@pytest.mark.parametrize("seeded", ["violating", "missing"])
+def test_a_run_the_check_will_fail_fetches_no_result_ahead(
+    defs, instance, simulator, sim_data, duckdb_path, seeded
 ):
     assert run_workspace(defs, instance).success
     uid = busiest(sim_data)
-    assert _pages(sim_data, uid) > 2 * AHEAD_BUFFERED_PAGES
     other = next(w["uid"] for w in sim_data.workflows if w["uid"] != uid)
     assert run_partition(defs, instance, other).success  # the tables exist
-    # A row the filter forbids, in the table the check reads, before the partition's first run.
-    seed_job(duckdb_path, "successful_jobs", "bad-running", uid, "running", None)
+    # Before the partition's first run, a row the check fails on: one of `successful_jobs`
+    # outside the filter, or a successful job of `jobs` missing from `successful_jobs`.
+    if seeded == "violating":
+        seed_job(duckdb_path, "successful_jobs", "bad-job", uid, "running", None)
+    else:
+        seed_job(duckdb_path, "jobs", "bad-job", uid, "finished", 5)
     simulator.reset_requests()
     result = run_partition(defs, instance, uid, raise_on_error=False)
     assert not result.success
@@ -119,15 +123,30 @@ def test_a_failing_check_cancels_the_fetch_ahead_and_loads_no_result(
     }
     results = "SELECT count(*) FROM analytics.job_results WHERE workflow_uid = ?"
     assert fetch(duckdb_path, results, uid) == [(0,)]
+    assert _result_requests(simulator) == []  # not one result page, as without a fetch ahead
     messages = _messages(instance, result.run_id)
-    assert any("cancelled the results this run was fetching ahead" in m for m in messages)
-    # The fetch stopped at its bounded buffer (plus what was in flight) and its threads ended
-    # (the fixture waits for them): without the cancel they would wait for a reader.
-    fetched = len(_result_requests(simulator))
-    assert 0 < fetched <= AHEAD_BUFFERED_PAGES + 2 * 4 + 1 < _pages(sim_data, uid)
+    said = "results not fetched ahead: the check would fail on 1 job(s) the warehouse holds"
+    assert any(f"{said} (bad-job)" in m for m in messages), messages
+
+
+def test_a_cancelled_fetch_ahead_stops_at_its_buffer_and_leaves_no_thread(simulator, sim_data):
+    # What a failing check does to the run's fetch ahead (checks.py), on a fetch of its own.
+    uid = busiest(sim_data)
+    assert _pages(sim_data, uid) > 2 * AHEAD_BUFFERED_PAGES
+    fetches = FetchesAhead()
+    ahead = fetches.start("run-1", _client(simulator), loaded=())
+    ahead.listed(uid, _jobs(sim_data, uid))
+    assert ahead.offered == len(sim_data.successful_jobs(uid))
+    deadline = time.monotonic() + 10  # the buffer fills: nobody reads it yet
+    while len(_result_requests(simulator)) < AHEAD_BUFFERED_PAGES and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fetches.cancel("run-1") and not fetches.cancel("run-1") and len(fetches) == 0
     assert _no_fetcher_within(5)
+    fetched = len(_result_requests(simulator))
+    # The buffer, one page held per thread and the requests in flight (2 threads here).
+    assert AHEAD_BUFFERED_PAGES <= fetched <= AHEAD_BUFFERED_PAGES + 2 * 2
     time.sleep(0.3)
-    assert len(_result_requests(simulator)) == fetched  # and no request after the run
+    assert len(_result_requests(simulator)) == fetched  # no request after the cancel
 
 
 def test_a_run_without_job_results_fetches_no_result_ahead(defs, instance, simulator, sim_data):

@@ -9,8 +9,11 @@ their pages into a bounded buffer (`AHEAD_BUFFERED_PAGES`) while the rest of the
 
 Nothing fetched ahead skips the check: the results step takes only the pages of the jobs the
 checked warehouse names (and fetches any it lacks), a failing check cancels the fetch, and a
-fetch nobody claims stops itself after `UNCLAIMED_SECONDS`. What a cancelled fetch cost is at
-most the buffer and the requests in flight.
+fetch nobody claims stops itself after `UNCLAIMED_SECONDS`. Nor does a run fetch ahead when the
+check would fail on what the warehouse already holds (a row of `successful_jobs` outside the
+filter, a successful job missing from it): a load merges only rows that pass the filter, into
+both tables, so such a row is still there when the check runs. What a fetch cancelled by the
+check costs is at most the buffer and the requests in flight.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.job_rows import is_successful
 from analytics_assets.api.reads import ResultFetch
 from analytics_assets.defs.names import Names
+from analytics_assets.warehouse.queries import loaded_result_jobs, missing_jobs, violating_jobs
+from analytics_assets.warehouse.reader import WarehouseReader
 
 # Pages waiting for the results step: at 10 requests/s, three seconds of the plan; a few MB.
 AHEAD_BUFFERED_PAGES = 32
@@ -35,6 +40,20 @@ UNCLAIMED_SECONDS = 600.0
 # Dagster's executors that run every step of a run in its one process (ours; and that of
 # `execute_in_process`, which tests and scripts use).
 IN_PROCESS_EXECUTORS = frozenset({"in_process", "execute_in_process_executor"})
+
+
+@dataclass(frozen=True)
+class AheadPlan:
+    """What the jobs step reads before it lists: the jobs whose results are loaded, and the
+    rows the check would fail on now (then nothing is fetched ahead)."""
+
+    loaded: set[str]
+    doubts: list[tuple[str, str]]  # (workflow uid, job uid)
+
+    @classmethod
+    def read(cls, warehouse: WarehouseReader, uids: list[str]) -> AheadPlan:
+        doubts = violating_jobs(warehouse, uids) + missing_jobs(warehouse, uids)
+        return cls(set() if doubts else loaded_result_jobs(warehouse, uids), doubts)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pydantic import Field
 from analytics_assets import constants as c
 from analytics_assets.api.job_rows import JobRef, StoredJobs
 from analytics_assets.api.source import analytics_source, job_results_source
-from analytics_assets.defs.ahead import Ahead, results_follow_in_process
+from analytics_assets.defs.ahead import Ahead, AheadPlan, results_follow_in_process
 from analytics_assets.defs.attention import (
     attention_specs,
     check_failed_jobs,
@@ -43,7 +43,7 @@ from analytics_assets.defs.declared import (
 from analytics_assets.defs.run import AssetRun
 from analytics_assets.defs.wiring import Wiring
 from analytics_assets.warehouse.pipelines import make_pipeline
-from analytics_assets.warehouse.queries import loaded_result_jobs, results_plan, stored_jobs
+from analytics_assets.warehouse.queries import results_plan, stored_jobs
 from analytics_assets.warehouse.reader import WarehouseReader
 
 # A backfill of many workflows is one run and one dlt load, not a run per partition: a
@@ -97,11 +97,11 @@ def _rows_loaded(source: DltSource, resource: str) -> list[dict]:
 
 def _held(
     warehouse: WarehouseReader, uids: list[str], full_refresh: bool, results_follow: bool
-) -> tuple[StoredJobs, set[str] | None]:
-    """The job versions the warehouse holds (none with `full_refresh`), and the jobs whose
-    results it holds when this run's results follow (for the fetch ahead), else None."""
+) -> tuple[StoredJobs, AheadPlan | None]:
+    """The job versions the warehouse holds (none with `full_refresh`), and what a fetch of
+    the results ahead needs when this run's results follow, else None."""
     held = StoredJobs() if full_refresh else stored_jobs(warehouse, uids)
-    return held, loaded_result_jobs(warehouse, uids) if results_follow else None
+    return held, AheadPlan.read(warehouse, uids) if results_follow else None
 
 
 def _results_plan(
@@ -166,12 +166,12 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
         """
         with AssetRun(context, wiring) as run:
             ahead = results_follow_in_process(context, names)
-            held, loaded = run.query_warehouse(
+            held, plan = run.query_warehouse(
                 lambda warehouse: _held(warehouse, run.uids, config.full_refresh, ahead)
             )
             reader = run.api_reader(workflows_total=len(run.uids))
-            if loaded is not None:
-                run.fetch_results_ahead(reader, loaded)
+            if plan is not None:
+                run.fetch_results_ahead(reader, plan)
             source = analytics_source(workflow_uids=run.uids, reader=reader, stored_jobs=held)
             yield from run.load(source.with_resources(*workflow_jobs))
             yield from check_failed_jobs(run)

@@ -24,7 +24,7 @@ from analytics_assets.api.client import AnalyticsApiClient
 from analytics_assets.api.errors import AnalyticsApiError
 from analytics_assets.api.progress import Progress
 from analytics_assets.api.reads import ApiReader
-from analytics_assets.defs.ahead import Ahead
+from analytics_assets.defs.ahead import Ahead, AheadPlan
 from analytics_assets.defs.metadata import (
     DROPPED_LOAD_INFO,
     FINGERPRINT_METADATA,
@@ -103,12 +103,20 @@ class AssetRun:
             self._api_reader.fetched_ahead = self._ahead.fetch
         return self._api_reader
 
-    def fetch_results_ahead(self, reader: ApiReader, loaded: set[str]) -> None:
-        """Start fetching the results of the successful jobs `reader` lists, except `loaded`,
-        for this run's results step (defs/ahead.py); with its own client, which outlives
-        this step."""
+    def fetch_results_ahead(self, reader: ApiReader, plan: AheadPlan) -> None:
+        """Start fetching the results of the successful jobs `reader` lists, except those
+        loaded, for this run's results step (defs/ahead.py); with its own client, which
+        outlives this step. Not when the check would fail on what the warehouse holds."""
+        if plan.doubts:
+            some = ", ".join(uid for _, uid in plan.doubts[:5])
+            self.context.log.info(
+                f"results not fetched ahead: the check would fail on {len(plan.doubts)} "
+                f"job(s) the warehouse holds ({some})"
+            )
+            return
         client = self.wiring.client(self.settings, self.context.log)
-        ahead = self._ahead = self.wiring.ahead.start(self.context.run.run_id, client, loaded)
+        run_id = self.context.run.run_id
+        ahead = self._ahead = self.wiring.ahead.start(run_id, client, plan.loaded)
 
         def listed(workflow_uid: str, jobs: list[dict[str, Any]]) -> None:
             # The listing's round trip: the fetch keeps enough requests in flight from its
