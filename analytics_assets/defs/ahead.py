@@ -10,10 +10,12 @@ their pages into a bounded buffer (`AHEAD_BUFFERED_PAGES`) while the rest of the
 Nothing fetched ahead skips the check: the results step takes only the pages of the jobs the
 checked warehouse names (and fetches any it lacks), a failing check cancels the fetch, and a
 fetch nobody claims stops itself after `UNCLAIMED_SECONDS`. Nor does a run fetch ahead when the
-check would fail on what the warehouse already holds (a row of `successful_jobs` outside the
-filter, a successful job missing from it): a load merges only rows that pass the filter, into
-both tables, so such a row is still there when the check runs. What a fetch cancelled by the
-check costs is at most the buffer and the requests in flight.
+check would fail on what the warehouse holds before the load (a row of `successful_jobs`
+outside the filter, a successful job missing from it). A load merges only rows that pass the
+filter, into both tables, so it never adds such a row: with none before the load, the check
+passes after it (unless another process writes the partition in between, when the check's
+cancel applies); with one, the load may clear it or not, and the run does not bet requests on
+it. What a fetch cancelled by the check costs is at most the buffer and the requests in flight.
 """
 
 from __future__ import annotations
