@@ -10,7 +10,7 @@ import pytest
 
 from analytics_assets.api.client import AnalyticsApiClient, AnalyticsApiError
 from analytics_assets.api.reads import ApiReader, iter_job_results
-from analytics_assets.api.scheduler import END, longest_first, pages_as_they_arrive
+from analytics_assets.api.scheduler import END, PageFetch, longest_first
 from analytics_assets.api.source import job_results_source
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.settings import AnalyticsConfigError, ApiSettings, resolve_settings
@@ -48,6 +48,11 @@ def _stream(name: str, items: int, log: Log | None = None, after: threading.Even
             yield f"{name}{i}"
 
     return run
+
+
+def pages_as_they_arrive(jobs, workers: int = 1, **options):
+    """Every job given at once: each (job, item) as it arrives, then (job, END)."""
+    return PageFetch(jobs, workers, closed=True, **options).pages()
 
 
 def _fetchers() -> list[threading.Thread]:

@@ -138,6 +138,12 @@ class PageFetch(Generic[K, T]):
     run's results fetched while the run still loads and checks the jobs list). A fetch nobody
     drains for `unclaimed_seconds` stops itself, so an abandoned one holds no thread, request
     or page for long.
+
+    Jobs start in the order added (sort with `longest_first`). At most `workers` run at once,
+    `running()` of them right now when given (the client raises it as it learns the round
+    trip and the plan's rate). `buffered` items wait for the caller (default `workers`). The
+    threads are daemons that stop at their next item once the caller has gone, so a failed
+    run never waits on a request in flight. `closed=True`: every job is given here.
     """
 
     def __init__(
@@ -213,10 +219,6 @@ class PageFetch(Generic[K, T]):
         with self._shared.turn:
             self._shared.turn.notify_all()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._shared.stop.is_set()
-
     def pages(self) -> Generator[tuple[K, T | End], None, None]:
         """(key, item) for every item of every job as it arrives, then (key, END) once a job
         is done; call after `close()`. A job's exception re-raises here. Leaving the loop
@@ -235,23 +237,3 @@ class PageFetch(Generic[K, T]):
                 yield key, item
         finally:
             self.cancel()
-
-
-def pages_as_they_arrive(
-    jobs: Sequence[tuple[K, Callable[[], Iterator[T]]]],
-    workers: int = 1,
-    *,
-    running: Callable[[], int] | None = None,
-    buffered: int | None = None,
-) -> Generator[tuple[K, T | End], None, None]:
-    """Yield (key, item) for every item of every job as it arrives, then (key, END) once a
-    job is done; one job's items stay in its order, jobs interleave freely.
-
-    Jobs start in the given order (sort with `longest_first`). At most `workers` run at once,
-    `running()` of them right now when given (the client raises it as it learns the round
-    trip and the plan's rate). `buffered` items wait for the caller (default `workers`). A
-    job's exception re-raises here; the threads are daemons that stop at their next item
-    once the caller has gone, so a failed run never waits on a request in flight.
-    """
-    fetch = PageFetch(jobs, workers, running=running, buffered=buffered, closed=True)
-    return fetch.pages()

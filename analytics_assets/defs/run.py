@@ -65,17 +65,18 @@ class AssetRun:
         self._client: AnalyticsApiClient | None = None
         self._stack = ExitStack()
         self._started = time.monotonic()
-        self._ahead: Ahead | None = None  # started here (jobs step) or adopted (results step)
+        self._started_ahead = False  # this (jobs) step started the run's fetch ahead
+        self._adopted: Ahead | None = None  # this (results) step reads the run's fetch ahead
 
     def __enter__(self) -> AssetRun:
         self._stack.enter_context(secrets_kept(self.settings))
         return self
 
     def __exit__(self, *exc: Any) -> bool | None:
-        if self._ahead is not None and self._ahead.client is self._client:
-            self._ahead.fetch.cancel()  # adopted here: read, or this step failed
-        elif self._ahead is not None and exc[0] is not None:
-            self.wiring.ahead.cancel(self.context.run.run_id)  # started here: nobody will read it
+        if self._adopted is not None:
+            self._adopted.fetch.cancel()  # read, or this step failed
+        elif self._started_ahead and exc[0] is not None:
+            self.wiring.ahead.cancel(self.context.run.run_id)  # nobody will read it
         if self._client is not None:
             self._client.close()
         return self._stack.__exit__(*exc)
@@ -99,8 +100,8 @@ class AssetRun:
         """How this step's source reads the API, with a progress log of these totals."""
         self.progress = Progress(self.context.log, workflows_total, jobs_total)
         self._api_reader = ApiReader(client=self.client, progress=self.progress)
-        if self._ahead is not None and self._ahead.client is self._client:
-            self._api_reader.fetched_ahead = self._ahead.fetch
+        if self._adopted is not None:
+            self._api_reader.fetched_ahead = self._adopted.fetch
         return self._api_reader
 
     def fetch_results_ahead(self, reader: ApiReader, plan: AheadPlan) -> None:
@@ -116,7 +117,8 @@ class AssetRun:
             return
         client = self.wiring.client(self.settings, self.context.log)
         run_id = self.context.run.run_id
-        ahead = self._ahead = self.wiring.ahead.start(run_id, client, plan.loaded)
+        ahead = self.wiring.ahead.start(run_id, client, plan.loaded)
+        self._started_ahead = True
 
         def listed(workflow_uid: str, jobs: list[dict[str, Any]]) -> None:
             # The listing's round trip: the fetch keeps enough requests in flight from its
@@ -136,7 +138,7 @@ class AssetRun:
         if self._client is not None:
             self._client.close()
         ahead.client.log = self.context.log
-        self._client, self._ahead = ahead.client, ahead
+        self._client, self._adopted = ahead.client, ahead
         return ahead
 
     def query_warehouse(self, ask: Callable[[WarehouseReader], T]) -> T:
