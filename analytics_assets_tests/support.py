@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import DagsterEventType, DagsterInstance, Definitions
+from dagster import DagsterEventType, DagsterInstance, Definitions, build_sensor_context
 
 from analytics_assets.api.job_rows import is_successful
 from analytics_assets.defs.factory import build_definitions
@@ -342,3 +342,36 @@ def simulator_process(*args: str) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+# ------------------------------------------------------------------ benchmarks and sensors
+def run_bench(tmp_path: Path, module: str, *args: str, report: str) -> dict[str, Any]:
+    """Run `python -m <module> <args> --out <tmp>` from the repo root; its JSON `report`."""
+    out = tmp_path / "bench"
+    subprocess.run(
+        [sys.executable, "-m", module, *args, "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return json.loads((out / report).read_text())
+
+
+def workspace_run_keys(defs: Definitions, ticks: int) -> list[list[str | None]]:
+    """The refresh sensor's `workspace_job` run keys at each of `ticks` ticks in a row, each
+    tick on the cursor of the one before (a fresh ephemeral instance)."""
+    sensor = defs.resolve_sensor_def("workflow_refresh_sensor")
+    cursor, keys = None, []
+    with DagsterInstance.ephemeral() as instance:
+        for _ in range(ticks):
+            context = build_sensor_context(
+                instance=instance, cursor=cursor, resources=dict(defs.resources or {})
+            )
+            result = sensor(context)
+            cursor = result.cursor  # type: ignore[union-attr]
+            keys.append(
+                [r.run_key for r in result.run_requests or [] if r.job_name == "workspace_job"]  # type: ignore[union-attr]
+            )
+    return keys

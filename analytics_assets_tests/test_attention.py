@@ -9,8 +9,6 @@ from dagster import (
     AssetCheckKey,
     AssetCheckSeverity,
     AssetKey,
-    DagsterInstance,
-    build_sensor_context,
 )
 
 from analytics_assets.api.budget_stores import open_store
@@ -28,6 +26,7 @@ from analytics_assets_tests.support import (
     run_partition,
     run_partition_range,
     run_workspace,
+    workspace_run_keys,
 )
 from analytics_dev.simulator.factories import quota_workspace
 
@@ -370,18 +369,7 @@ def test_the_sensor_requests_a_workspace_load_every_refresh_period_not_every_tic
 ):
     resource = resource_for(simulator.base_url, duckdb_path, sensor_workspace_refresh_seconds=900)
     defs = make_defs(resource, sensor_interval_seconds=300, clock=FakeClock())
-    sensor = defs.resolve_sensor_def("workflow_refresh_sensor")
-    cursor, workspace_runs = None, []
-    with DagsterInstance.ephemeral() as instance:
-        for _ in range(7):
-            context = build_sensor_context(
-                instance=instance, cursor=cursor, resources=dict(defs.resources or {})
-            )
-            result = sensor(context)
-            cursor = result.cursor  # type: ignore[union-attr]
-            workspace_runs.append(
-                [r.run_key for r in result.run_requests or [] if r.job_name == "workspace_job"]  # type: ignore[union-attr]
-            )
+    workspace_runs = workspace_run_keys(defs, 7)
     digest = workspace_runs[0][0]
     assert workspace_runs == [[digest], [], [], [f"{digest}:4"], [], [], [f"{digest}:7"]]
     assert ApiSettings.__dataclass_fields__["sensor_workspace_refresh_seconds"].default == 3600

@@ -5,13 +5,9 @@ requests every run made, to every learned-limit run succeeding, and to ratios ma
 runs they name.
 """
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from analytics_assets_tests.support import ROOT
+from analytics_assets_tests.support import run_bench
 
 pytestmark = pytest.mark.benchmark
 
@@ -26,19 +22,12 @@ def _answered(run: dict) -> tuple[int, int]:
 
 def test_bench_remote_quick_counts_requests_and_derives_its_ratios(tmp_path):
     # One test, not several on a module fixture: pytest-xdist would run the bench per worker.
-    out = tmp_path / "bench"
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "analytics_dev.benchmark.remote", "--quick"),
-            *("--scenarios", "paced-200ms-10rps,learned", "--out", str(out)),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    report = run_bench(
+        tmp_path,
+        "analytics_dev.benchmark.remote",
+        *("--quick", "--scenarios", "paced-200ms-10rps,learned"),
+        report="bench_remote.json",
     )
-    report = json.loads((out / "bench_remote.json").read_text())
     _check_paced_requests(report)
     _check_paced_ratios(report)
     _check_learned(report)
@@ -135,19 +124,12 @@ def _check_summary(report: dict) -> None:
 
 
 def test_bench_remote_skip_plain_runs_ours_only(tmp_path):
-    out = tmp_path / "bench"
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "analytics_dev.benchmark.remote", "--quick"),
-            *("--scenarios", "paced-50ms-2rps", "--skip-plain", "--out", str(out)),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    (paced,) = json.loads((out / "bench_remote.json").read_text())["scenarios"]
+    (paced,) = run_bench(
+        tmp_path,
+        "analytics_dev.benchmark.remote",
+        *("--quick", "--scenarios", "paced-50ms-2rps", "--skip-plain"),
+        report="bench_remote.json",
+    )["scenarios"]
     assert paced["plain_dlt"] is None
     assert [run["name"] for run in paced["runs"]] == [
         "ours: workspace,workflows",

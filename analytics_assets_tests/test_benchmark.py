@@ -4,15 +4,11 @@ The timings are the benchmark's business; what a test can hold it to is that eve
 on the same data and that ours made exactly the requests the design promises.
 """
 
-import json
-import subprocess
-import sys
-
 import pytest
 from dagster import AssetKey, materialize
 
 from analytics_assets.defs.partitions import range_tags
-from analytics_assets_tests.support import ROOT
+from analytics_assets_tests.support import run_bench
 from analytics_dev.benchmark.dagster_floor import FLOOR_ASSETS, dagster_floor
 
 pytestmark = pytest.mark.benchmark
@@ -21,16 +17,9 @@ ROWS = 3000  # three jobs of 1000 rows: one result page each
 
 
 def test_bench_runs_every_loader_and_counts_requests(tmp_path):
-    out = tmp_path / "bench"
-    subprocess.run(
-        [sys.executable, "-m", "analytics_dev.benchmark", "--rows", str(ROWS), "--out", out],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    report = run_bench(
+        tmp_path, "analytics_dev.benchmark", "--rows", str(ROWS), report=f"bench_{ROWS}.json"
     )
-    report = json.loads((out / f"bench_{ROWS}.json").read_text())
     runs = {run["name"]: run for run in report["runs"]}
     requests = {name: (run["requests"], run["results_requests"]) for name, run in runs.items()}
     partition = next(name for name in runs if name.startswith("(a) ours: partition "))
@@ -63,19 +52,12 @@ def test_bench_runs_every_loader_and_counts_requests(tmp_path):
 
 
 def test_bench_backfill_runs_ours_and_the_dagster_floor_on_the_same_partitions(tmp_path):
-    out = tmp_path / "bench"
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "analytics_dev.benchmark.backfill"),
-            *("--workflows", "3", "--rows-per-workflow", "10", "--out", str(out)),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    report = run_bench(
+        tmp_path,
+        "analytics_dev.benchmark.backfill",
+        *("--workflows", "3", "--rows-per-workflow", "10"),
+        report="bench_backfill_3_sqlite.json",
     )
-    report = json.loads((out / "bench_backfill_3_sqlite.json").read_text())
     runs = {run["name"]: run for run in report["runs"]}
     assert {name: (run["requests"], run["results_requests"]) for name, run in runs.items()} == {
         "backfill: 3 partition(s)": (6, 3),  # a jobs list and one result page per workflow

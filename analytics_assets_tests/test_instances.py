@@ -8,7 +8,6 @@ from dagster import (
     DagsterInstance,
     Definitions,
     FreshnessPolicy,
-    build_sensor_context,
     materialize,
 )
 
@@ -17,6 +16,7 @@ from analytics_assets.defs.declared import API_ASSETS
 from analytics_assets.defs.factory import FRESHNESS_INTERVALS, build_definitions
 from analytics_assets.defs.resources import AnalyticsApiResource
 from analytics_assets.defs.translator import Presentation
+from analytics_assets_tests.support import workspace_run_keys
 from analytics_dev.simulator import ApiSimulator, SimulatedData
 
 RESOURCES = [asset.name for asset in API_ASSETS]
@@ -141,17 +141,6 @@ def test_the_sensor_refreshes_the_workspace_every_half_freshness_window_when_not
         sensor_interval_seconds=300,
         presentation=Presentation(freshness=timedelta(seconds=1200)),  # every second tick
     )
-    sensor = defs.resolve_sensor_def("workflow_refresh_sensor")
-    cursor, workspace_runs = None, []
-    with DagsterInstance.ephemeral() as instance:
-        for _ in range(5):
-            context = build_sensor_context(
-                instance=instance, cursor=cursor, resources=dict(defs.resources or {})
-            )
-            result = sensor(context)
-            cursor = result.cursor  # type: ignore[union-attr]
-            workspace_runs.append(
-                [r.run_key for r in result.run_requests or [] if r.job_name == "workspace_job"]  # type: ignore[union-attr]
-            )
+    workspace_runs = workspace_run_keys(defs, 5)
     digest = workspace_runs[0][0]
     assert workspace_runs == [[digest], [], [f"{digest}:3"], [], [f"{digest}:5"]]
