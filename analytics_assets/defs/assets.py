@@ -31,7 +31,6 @@ from analytics_assets.defs.attention import (
     check_failed_jobs,
     check_quota,
     check_schema_change,
-    columns_before,
 )
 from analytics_assets.defs.declared import (
     JOB_RESULTS_ASSETS,
@@ -106,16 +105,19 @@ def _held(
 
 def _results_plan(
     run: AssetRun, full_refresh: bool, ahead: Ahead | None
-) -> tuple[list[JobRef], set[str], list[JobRef]]:
+) -> tuple[list[JobRef], set[str], list[JobRef], dict[str, str]]:
     """The run's successful jobs (as checked in the warehouse), those whose results are
-    loaded, and those to fetch (all with `full_refresh`)."""
-    successful, loaded = run.query_warehouse(lambda warehouse: results_plan(warehouse, run.uids))
+    loaded, those to fetch (all with `full_refresh`), and job_results' columns and types
+    before this run's load; read on one connection."""
+    (successful, loaded), before = run.query_warehouse(
+        lambda warehouse: (results_plan(warehouse, run.uids), warehouse.columns(c.JOB_RESULTS))
+    )
     pending = [job for job in successful if full_refresh or job[0] not in loaded]
     run.context.log.info(
         f"{run.scope}: {len(successful)} successful job(s), {len(pending)} to fetch"
         + (f" ({ahead.offered} started ahead)" if ahead and ahead.offered else "")
     )
-    return successful, loaded, pending
+    return successful, loaded, pending, before
 
 
 def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
@@ -188,8 +190,7 @@ def build_assets(wiring: Wiring) -> list[AssetsDefinition]:
         """
         with AssetRun(context, wiring) as run:
             ahead = run.adopt_results_fetched_ahead()
-            successful, loaded, pending = _results_plan(run, config.full_refresh, ahead)
-            before = columns_before(run)
+            successful, loaded, pending, before = _results_plan(run, config.full_refresh, ahead)
             if not pending:
                 yield run.nothing_to_load(c.JOB_RESULTS)
             else:

@@ -101,11 +101,6 @@ def check_failed_jobs(run: AssetRun) -> Iterator[Any]:
     yield from _per_partition(run, key, {uid: _failed_job(latest.get(uid)) for uid in run.uids})
 
 
-def columns_before(run: AssetRun) -> dict[str, str]:
-    """The columns of job_results and their types before this run's load."""
-    return run.query_warehouse(lambda warehouse: warehouse.columns(c.JOB_RESULTS))
-
-
 def check_schema_change(
     run: AssetRun, before: dict[str, str], successful: list[JobRef], loaded: set[str]
 ) -> Iterator[Any]:
